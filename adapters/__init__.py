@@ -1,0 +1,1 @@
+"""Protocol adapters: the only code that imports a protocol library."""

@@ -1,0 +1,173 @@
+"""The composition root: the one place that builds the gateway from its config.
+
+Everything is built here and passed down explicitly: cameras, the shared model registry,
+compiled workflows, streams, the dispatcher and result bus, and the protocol adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from adapters.base import Adapter
+from adapters.http import HttpAdapter, create_app
+from gateway.capture import CaptureBuffer, FrameSource, OpenCVSource
+from gateway.config import (
+    GatewayConfig,
+    SourceConfig,
+    SyntheticSourceConfig,
+    UrlSourceConfig,
+    UsbSourceConfig,
+    VideoFileSourceConfig,
+    WorkflowRef,
+)
+from gateway.dispatcher import Dispatcher, ResultBus
+from gateway.stream import Stream
+from gateway.workflow import (
+    CompiledWorkflow,
+    ModelRegistry,
+    ParameterError,
+    WorkflowDefinitionError,
+    compile_workflow,
+    read_definition,
+)
+from simulators.camera import ConveyorScene, SyntheticCamera
+
+log = structlog.get_logger(__name__)
+
+SourceFactory = Callable[[str, SourceConfig], FrameSource]
+
+
+class GatewayBuildError(Exception):
+    """The config is valid YAML but the gateway cannot be built from it (workflow, model...)."""
+
+
+def build_source(stream_id: str, config: SourceConfig) -> FrameSource:
+    if isinstance(config, SyntheticSourceConfig):
+        scene = ConveyorScene(
+            config.width, config.height, config.part_period_frames, config.defect_every
+        )
+        return SyntheticCamera(scene, config.fps)
+    if isinstance(config, VideoFileSourceConfig):
+        return OpenCVSource(str(config.path), is_file=True, loop=config.loop, fps=config.fps)
+    if isinstance(config, UrlSourceConfig):
+        return OpenCVSource(config.url)
+    if isinstance(config, UsbSourceConfig):
+        size = (config.width, config.height) if config.width and config.height else None
+        return OpenCVSource(config.index, fps=config.fps, size=size)
+    raise AssertionError(f"unhandled source type {config!r}")
+
+
+def compile_ref(
+    name: str, ref: WorkflowRef, models: ModelRegistry, config_dir: Path
+) -> CompiledWorkflow:
+    if ref.path is not None:
+        spec: dict[str, Any] = read_definition(ref.path)
+        base_dir, source = ref.path.parent, f"workflow {name!r} ({ref.path})"
+    else:
+        spec, base_dir, source = dict(ref.specification or {}), config_dir, f"workflow {name!r}"
+    return compile_workflow(spec, models=models, base_dir=base_dir, source=source)
+
+
+class Gateway:
+    """All the parts, started and stopped together: `async with Gateway(config) as gw: ...`."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        config_dir: Path | None = None,
+        source_factory: SourceFactory = build_source,
+        models: ModelRegistry | None = None,
+    ) -> None:
+        self.config = config
+        self.models = models or ModelRegistry(
+            config.runtime.intra_op_threads, config.runtime.warmup_runs
+        )
+        self.bus = ResultBus()
+        problems: list[str] = []
+        workflows: dict[str, CompiledWorkflow] = {}
+        for name, ref in config.workflows.items():
+            try:
+                workflows[name] = compile_ref(name, ref, self.models, config_dir or Path.cwd())
+            except WorkflowDefinitionError as exc:
+                problems.append(str(exc))
+        streams: dict[str, Stream] = {}
+        for stream_id, stream_config in config.streams.items():
+            workflow = workflows.get(stream_config.workflow)
+            if workflow is None:
+                continue
+            capture = CaptureBuffer(
+                stream_id,
+                source_factory(stream_id, stream_config.source),
+                frames_kept=stream_config.frames_kept,
+                reconnect=stream_config.reconnect,
+            )
+            try:
+                streams[stream_id] = Stream(
+                    stream_id, stream_config, capture, workflow, self.bus.publish
+                )
+            except (ValueError, ParameterError) as exc:
+                problems.append(f"streams.{stream_id}: {exc}")
+        if problems:
+            raise GatewayBuildError("\n".join(problems))
+        self.workflows = workflows
+        self.dispatcher = Dispatcher(streams, self.bus)
+        self.http: HttpAdapter | None = None
+        self.adapters: list[Adapter] = []
+        if config.http.enabled:
+            self.http = HttpAdapter(
+                create_app(self.dispatcher, config.http, config.gateway_id), config.http
+            )
+            self.adapters.append(self.http)
+
+    @property
+    def streams(self) -> dict[str, Stream]:
+        return self.dispatcher.streams
+
+    async def start(self) -> None:
+        for stream in self.streams.values():
+            await stream.start()
+        started: list[Adapter] = []
+        try:
+            for adapter in self.adapters:
+                await adapter.start()
+                started.append(adapter)
+        except BaseException:
+            for adapter in reversed(started):
+                await adapter.stop()
+            for stream in self.streams.values():
+                await stream.stop()
+            raise
+        log.info(
+            "gateway started",
+            gateway_id=self.config.gateway_id,
+            streams=list(self.streams),
+            http_port=None if self.http is None else self.http.port,
+        )
+
+    async def stop(self) -> None:
+        for adapter in reversed(self.adapters):
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("adapter failed to stop", adapter=adapter.name)
+        await asyncio.gather(*(stream.stop() for stream in self.streams.values()))
+        log.info("gateway stopped", gateway_id=self.config.gateway_id)
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()

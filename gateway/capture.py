@@ -1,0 +1,310 @@
+"""Continuous capture: one grabber thread per camera, the last few frames, and camera health.
+
+A trigger needs the right frame at once, so cameras are read all the time and only the last
+`frames_kept` frames are kept (bounded memory). Frames are decoded as they arrive: OpenCV's
+FFmpeg backend already decodes inside `grab()`, and `retrieve()` cannot run on another thread
+while the grabber blocks in `grab()`, so deferring the colour conversion would delay a `latest`
+trigger by up to one frame interval. See docs in README ("Capture").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from gateway.config import ReconnectConfig
+from gateway.events import ErrorCode, GatewayError
+
+Image = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    image: Image
+    frame_id: int
+    captured_at: float
+    """Wall-clock capture time, reported to users."""
+    captured_mono: float
+    """Monotonic capture time, compared with trigger times."""
+
+
+class SourceError(Exception):
+    """A camera could not be opened; the grabber retries with backoff."""
+
+
+class FrameSource(Protocol):
+    """A camera. Blocking calls, made only from its grabber thread."""
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def paced_fps(self) -> float | None:
+        """Frames per second to pace reads at, for sources that would return instantly
+        (files, generated frames); None for live cameras, which pace themselves."""
+
+    def open(self) -> None: ...
+
+    def read(self) -> Image | None:
+        """The next frame, or None when the camera is lost (the grabber reconnects)."""
+
+    def close(self) -> None: ...
+
+
+class OpenCVSource:
+    """A video file, an RTSP/HTTP URL or a USB camera index, read through cv2.VideoCapture."""
+
+    def __init__(
+        self,
+        target: str | int,
+        *,
+        is_file: bool = False,
+        loop: bool = True,
+        fps: float | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> None:
+        self._target = target
+        self._is_file = is_file
+        self._loop = loop
+        self._fps = fps
+        self._size = size
+        self._capture: cv2.VideoCapture | None = None
+
+    @property
+    def description(self) -> str:
+        return f"file {self._target}" if self._is_file else f"camera {self._target}"
+
+    @property
+    def paced_fps(self) -> float | None:
+        if not self._is_file:
+            return None
+        if self._fps:
+            return self._fps
+        reported = self._capture.get(cv2.CAP_PROP_FPS) if self._capture is not None else 0.0
+        return reported if reported and reported > 0 else 30.0
+
+    def open(self) -> None:
+        capture = cv2.VideoCapture(self._target)
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError(f"cannot open {self.description}")
+        if self._size is not None:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, self._size[0])
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self._size[1])
+        if self._fps is not None and not self._is_file:
+            capture.set(cv2.CAP_PROP_FPS, self._fps)
+        self._capture = capture
+
+    def read(self) -> Image | None:
+        if self._capture is None:
+            return None
+        ok, image = self._capture.read()
+        if not ok and self._is_file and self._loop:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, image = self._capture.read()
+        return image if ok else None  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraHealth:
+    connected: bool
+    fps: float
+    frames: int
+    last_frame_age_ms: float | None
+    reconnects: int
+    last_error: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "connected": self.connected,
+            "fps": round(self.fps, 2),
+            "frames": self.frames,
+            "last_frame_age_ms": (
+                None if self.last_frame_age_ms is None else round(self.last_frame_age_ms, 1)
+            ),
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
+        }
+
+
+class CaptureBuffer:
+    """Reads one camera on its own thread and hands out frames for triggers."""
+
+    def __init__(
+        self,
+        name: str,
+        source: FrameSource,
+        *,
+        frames_kept: int = 4,
+        reconnect: ReconnectConfig | None = None,
+    ) -> None:
+        self.name = name
+        self._source = source
+        self._reconnect = reconnect or ReconnectConfig()
+        self._frames: deque[Frame] = deque(maxlen=frames_kept)
+        self._arrivals: deque[float] = deque(maxlen=32)
+        self._new_frame = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_id = 1
+        self._connected = False
+        self._reconnects = 0
+        self._last_error: str | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"grab-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        with self._new_frame:
+            self._new_frame.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        self._connected = False
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        backoff = self._reconnect.initial_s
+        while not self._stop.is_set():
+            try:
+                self._source.open()
+            except SourceError as exc:
+                self._last_error = str(exc)
+            except Exception as exc:  # a backend failure must not kill the grabber
+                self._last_error = f"{type(exc).__name__}: {exc}"
+            else:
+                self._connected = True
+                self._last_error = None
+                try:
+                    if self._grab_until_lost():
+                        backoff = self._reconnect.initial_s
+                finally:
+                    self._connected = False
+                    self._source.close()
+                with self._new_frame:
+                    self._new_frame.notify_all()  # waiters learn the camera is gone
+            if self._stop.wait(backoff):
+                break
+            self._reconnects += 1
+            backoff = min(backoff * self._reconnect.factor, self._reconnect.max_s)
+
+    def _grab_until_lost(self) -> bool:
+        """Read frames until the camera is lost or we are stopped; True if any frame came."""
+        got_any = False
+        fps = self._source.paced_fps
+        interval = 1.0 / fps if fps else 0.0
+        due = time.monotonic()
+        while not self._stop.is_set():
+            if interval:
+                delay = due - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    return got_any
+                due = max(due + interval, time.monotonic() - interval)
+            try:
+                image = self._source.read()
+            except Exception as exc:
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                return got_any
+            if image is None:
+                self._last_error = f"lost {self._source.description}"
+                return got_any
+            got_any = True
+            self._publish(image)
+        return got_any
+
+    def _publish(self, image: Image) -> None:
+        frame = Frame(image, self._next_id, time.time(), time.monotonic())
+        self._next_id += 1
+        with self._new_frame:
+            self._frames.append(frame)
+            self._arrivals.append(frame.captured_mono)
+            self._new_frame.notify_all()
+
+    # --- frames for triggers -------------------------------------------------------------------
+
+    def latest(self) -> Frame | None:
+        with self._new_frame:
+            return self._frames[-1] if self._frames else None
+
+    def frame_at(self, trigger_mono: float, max_age_ms: float | None) -> Frame:
+        """The newest frame when the trigger arrived (policy `latest`). Never blocks."""
+        self._check_connected()
+        frame = self.latest()
+        if frame is None:
+            raise GatewayError(ErrorCode.NO_FRAME, f"stream {self.name!r}: no frame captured yet")
+        age_ms = (trigger_mono - frame.captured_mono) * 1000.0
+        if max_age_ms is not None and age_ms > max_age_ms:
+            raise GatewayError(
+                ErrorCode.FRAME_STALE,
+                f"stream {self.name!r}: newest frame is {age_ms:.0f} ms old "
+                f"(max_age_ms {max_age_ms:g})",
+            )
+        return frame
+
+    def frame_after(self, trigger_mono: float, timeout_s: float) -> Frame:
+        """The first kept frame captured after the trigger (policy `next`); waits for it."""
+        deadline = time.monotonic() + timeout_s
+        with self._new_frame:
+            while True:
+                self._check_connected()
+                for frame in self._frames:
+                    if frame.captured_mono > trigger_mono:
+                        return frame
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stop.is_set():
+                    raise GatewayError(
+                        ErrorCode.TIMEOUT,
+                        f"stream {self.name!r}: no frame captured within "
+                        f"{timeout_s * 1000:.0f} ms after the trigger",
+                    )
+                self._new_frame.wait(remaining)
+
+    def _check_connected(self) -> None:
+        if not self._connected:
+            reason = self._last_error or "not started"
+            raise GatewayError(
+                ErrorCode.CAMERA_DISCONNECTED,
+                f"stream {self.name!r}: camera not connected ({reason})",
+            )
+
+    # --- health --------------------------------------------------------------------------------
+
+    def health(self) -> CameraHealth:
+        with self._new_frame:
+            arrivals = list(self._arrivals)
+            newest = self._frames[-1] if self._frames else None
+        fps = 0.0
+        if len(arrivals) >= 2 and arrivals[-1] > arrivals[0]:
+            fps = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+        return CameraHealth(
+            connected=self._connected,
+            fps=fps if self._connected else 0.0,
+            frames=self._next_id - 1,
+            last_frame_age_ms=(
+                None if newest is None else (time.monotonic() - newest.captured_mono) * 1000.0
+            ),
+            reconnects=self._reconnects,
+            last_error=self._last_error,
+        )

@@ -1,0 +1,179 @@
+"""The `gateway` command: run the gateway, check a config, run the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import click
+import structlog
+import uvloop
+
+from gateway.app import Gateway, GatewayBuildError
+from gateway.config import (
+    ConfigError,
+    GatewayConfig,
+    default_config_path,
+    load_config,
+)
+from gateway.logs import configure_logging
+
+log = structlog.get_logger(__name__)
+
+
+def _load(config_path: Path | None) -> tuple[GatewayConfig, Path]:
+    path = config_path or default_config_path()
+    return load_config(path), path.resolve().parent
+
+
+def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    """Run `main(stop)` on uvloop; SIGINT/SIGTERM set `stop` for a clean shutdown."""
+
+    async def runner() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await main(stop)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as asyncio_runner:
+        return asyncio_runner.run(runner())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="inspection-gateway")
+def cli() -> None:
+    """Industrial inspection gateway.
+
+    A trigger (PLC coil, OPC UA write, MQTT message, HTTP call) takes the right camera frame at
+    once, runs the stream's vision workflow on it and answers on the protocol it came from.
+
+    \b
+    Start here:
+      gateway run                      the gateway on the embedded demo config
+      gateway run -c plant.yaml        your config (see config.example.yaml)
+      gateway check-config plant.yaml  validate a config without starting
+    """
+
+
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML config file. Default: the embedded demo config (one synthetic camera).",
+)
+
+
+@cli.command()
+@config_option
+@click.option("--port", type=int, default=None, help="Override http.port (0 = any free port).")
+@click.option("--log-format", type=click.Choice(["console", "json"]), default=None,
+              help="Override logging.format.")
+def run(config_path: Path | None, port: int | None, log_format: str | None) -> None:
+    """Run the gateway until Ctrl-C or SIGTERM.
+
+    \b
+    Then, for example:
+      curl -X POST http://127.0.0.1:8000/streams/conveyor/trigger
+      open http://127.0.0.1:8000/docs for every route
+    """
+    config, config_dir = _load_or_exit(config_path)
+    if port is not None:
+        config = config.model_copy(update={"http": config.http.model_copy(update={"port": port})})
+    configure_logging(config.logging.level, log_format or config.logging.format)
+
+    async def main(stop: asyncio.Event) -> int:
+        gateway = _build_or_exit(config, config_dir)
+        async with gateway:
+            if gateway.http is not None:
+                click.echo(
+                    f"gateway {config.gateway_id!r} serving http://{config.http.host}:"
+                    f"{gateway.http.port}  (streams: {', '.join(gateway.streams)}; Ctrl-C stops)",
+                    err=True,
+                )
+            await stop.wait()
+            log.info("shutting down")
+        return 0
+
+    sys.exit(_run_until_signalled(main))
+
+
+@cli.command("check-config")
+@click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
+def check_config(config_file: Path) -> None:
+    """Validate CONFIG_FILE: schema, workflows and models, without starting anything.
+
+    Problems are printed as `file:line key.path: message`; the exit code is 1 if any.
+    """
+    config, config_dir = _load_or_exit(config_file)
+    _build_or_exit(config, config_dir)
+    click.echo(
+        f"{config_file}: OK ({len(config.streams)} stream(s), {len(config.workflows)} workflow(s))"
+    )
+
+
+@cli.command()
+@click.option("--duration", type=float, default=None,
+              help="Stop after this many seconds (default: run until Ctrl-C).")
+@click.option("--rate", type=float, default=2.0, show_default=True,
+              help="HTTP triggers per second from the simulated client.")
+@click.option("--port", type=int, default=8000, show_default=True,
+              help="HTTP port (0 = any free port).")
+def demo(duration: float | None, rate: float, port: int) -> None:
+    """The whole gateway on simulators: a synthetic conveyor camera, the demo workflow, and a
+    simulated client triggering over HTTP, with each result printed as it comes."""
+    from simulators.http_client import format_result, trigger_loop
+
+    os.environ.setdefault("GATEWAY_HTTP_PORT", str(port))
+    config, config_dir = _load_or_exit(None)
+    configure_logging("warning", "console")
+
+    async def main(stop: asyncio.Event) -> int:
+        gateway = _build_or_exit(config, config_dir)
+        async with gateway:
+            assert gateway.http is not None
+            url = f"http://127.0.0.1:{gateway.http.port}"
+            click.echo(f"demo gateway at {url} (try {url}/docs); triggering 'conveyor' at {rate:g}/s")
+            client = asyncio.create_task(
+                trigger_loop(
+                    url, "conveyor", rate_hz=rate, duration_s=duration or 365 * 86400.0,
+                    on_result=lambda status, body: click.echo(format_result(status, body)),
+                )
+            )
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({client, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if client.done():
+                click.echo(f"results: {dict(client.result())}")
+            else:
+                client.cancel()
+        return 0
+
+    sys.exit(_run_until_signalled(main))
+
+
+def _load_or_exit(config_path: Path | None) -> tuple[GatewayConfig, Path]:
+    try:
+        return _load(config_path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(1)
+
+
+def _build_or_exit(config: GatewayConfig, config_dir: Path) -> Gateway:
+    try:
+        return Gateway(config, config_dir=config_dir)
+    except GatewayBuildError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="gateway")

@@ -1,0 +1,163 @@
+"""The one vocabulary every protocol speaks: triggers in, inspection results out.
+
+Adapters translate their protocol into a `Trigger` and an `InspectionResult` back into their
+protocol; nothing else crosses the boundary. The error codes are the same number on every
+protocol (DESIGN section 3), so a PLC register, an OPC UA node, an MQTT payload and an HTTP body
+all say "3" for a stale frame.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+
+class ErrorCode(IntEnum):
+    """Result error codes, identical on every protocol."""
+
+    OK = 0
+    NO_FRAME = 1
+    STREAM_NOT_RUNNING = 2
+    FRAME_STALE = 3
+    BUSY = 4
+    TIMEOUT = 5
+    WORKFLOW_ERROR = 6
+    BAD_REQUEST = 7
+    UNKNOWN_STREAM = 8
+    CAMERA_DISCONNECTED = 9
+
+
+class Source(StrEnum):
+    """The protocol a trigger arrived on; its result goes back the same way."""
+
+    HTTP = "http"
+    MQTT = "mqtt"
+    MODBUS = "modbus"
+    OPCUA = "opcua"
+    PYTHON = "python"
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionError:
+    code: ErrorCode
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": int(self.code), "name": self.code.name, "message": self.message}
+
+
+class GatewayError(Exception):
+    """An error that becomes an error result with a shared code (never a crash)."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error = InspectionError(code, message)
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """One request to inspect, whatever protocol it came from.
+
+    `received_mono` orders the trigger against frame capture times (monotonic clock, immune to
+    wall-clock steps); `received_at` is the wall-clock time reported to users.
+    """
+
+    stream: str
+    source: Source
+    trigger_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    received_at: float = field(default_factory=time.time)
+    received_mono: float = field(default_factory=time.monotonic)
+    part_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Where the time went, in milliseconds."""
+
+    queue_ms: float = 0.0
+    capture_ms: float = 0.0
+    steps_ms: dict[str, float] = field(default_factory=dict)
+    total_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queue_ms": round(self.queue_ms, 3),
+            "capture_ms": round(self.capture_ms, 3),
+            "steps_ms": {name: round(ms, 3) for name, ms in self.steps_ms.items()},
+            "total_ms": round(self.total_ms, 3),
+        }
+
+
+def iso_utc(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionResult:
+    """Exactly one per accepted trigger, error results included.
+
+    `frame_age_ms` is trigger time minus capture time: positive for a frame captured before the
+    trigger (policy `latest`), negative for one captured after it (policy `next`).
+    """
+
+    stream: str
+    trigger_id: str
+    result_id: int
+    source: Source
+    received_at: float
+    frame_timestamp: float | None = None
+    frame_id: int | None = None
+    frame_age_ms: float | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    passed: bool | None = None
+    timings: Timings = field(default_factory=Timings)
+    error: InspectionError | None = None
+    part_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def error_code(self) -> ErrorCode:
+        return ErrorCode.OK if self.error is None else self.error.code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "trigger_id": self.trigger_id,
+            "result_id": self.result_id,
+            "source": self.source.value,
+            "received_at": iso_utc(self.received_at),
+            "frame_timestamp": (
+                None if self.frame_timestamp is None else iso_utc(self.frame_timestamp)
+            ),
+            "frame_id": self.frame_id,
+            "frame_age_ms": None if self.frame_age_ms is None else round(self.frame_age_ms, 3),
+            "outputs": self.outputs,
+            "pass": self.passed,
+            "part_id": self.part_id,
+            "timings": self.timings.to_dict(),
+            "error": None if self.error is None else self.error.to_dict(),
+        }
+
+
+def error_result(
+    trigger: Trigger, code: ErrorCode, message: str, result_id: int = 0
+) -> InspectionResult:
+    """The result for a trigger that could not be inspected."""
+    return InspectionResult(
+        stream=trigger.stream,
+        trigger_id=trigger.trigger_id,
+        result_id=result_id,
+        source=trigger.source,
+        received_at=trigger.received_at,
+        error=InspectionError(code, message),
+        part_id=trigger.part_id,
+        timings=Timings(total_ms=(time.monotonic() - trigger.received_mono) * 1000.0),
+    )

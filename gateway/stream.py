@@ -1,0 +1,268 @@
+"""A stream: one camera, its capture buffer, its workflow, a bounded trigger queue and a worker.
+
+Invariant: every trigger handed to `submit` gets exactly one result through its future and the
+result callback, whether it was inspected, rejected (BUSY, bad parameters, not running), timed
+out or failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from gateway.capture import CaptureBuffer, Frame
+from gateway.config import LatestFramePolicy, StreamConfig
+from gateway.events import (
+    ErrorCode,
+    GatewayError,
+    InspectionError,
+    InspectionResult,
+    Timings,
+    Trigger,
+    error_result,
+)
+from gateway.workflow import CompiledWorkflow, ParameterError, StepFailed
+
+ResultCallback = Callable[[InspectionResult], None]
+
+
+class StreamState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True)
+class _Job:
+    trigger: Trigger
+    parameters: dict[str, Any]
+    future: asyncio.Future[InspectionResult]
+    frame: Frame | None = None
+    """Pinned at acceptance for policy `latest`: the frame of the moment the trigger came."""
+    timeout: asyncio.TimerHandle | None = field(default=None)
+
+
+class Stream:
+    def __init__(
+        self,
+        stream_id: str,
+        config: StreamConfig,
+        capture: CaptureBuffer,
+        workflow: CompiledWorkflow,
+        on_result: ResultCallback,
+        *,
+        first_result_id: int = 1,
+    ) -> None:
+        if len(workflow.image_inputs) != 1:
+            raise ValueError(
+                f"stream {stream_id!r}: its workflow must have exactly one image input "
+                f"(has {len(workflow.image_inputs)})"
+            )
+        self.id = stream_id
+        self.config = config
+        self.capture = capture
+        self.workflow = workflow
+        self._image_input = workflow.image_inputs[0]
+        self._parameters = dict(config.parameters)
+        workflow.bind(self._parameters)  # a bad stream default fails at start, not per trigger
+        self._on_result = on_result
+        self._result_ids = itertools.count(first_result_id)
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=config.queue_size)
+        self._executor: ThreadPoolExecutor | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._busy = False
+        self.state = StreamState.STOPPED
+        self.last_error: InspectionError | None = None
+        self.counters = {"accepted": 0, "rejected": 0, "passed": 0, "failed": 0, "errors": 0}
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.state is StreamState.RUNNING:
+            return
+        if self.state is StreamState.STOPPED:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{self.id}")
+            self.capture.start()
+            self._worker = asyncio.create_task(self._work(), name=f"stream-{self.id}")
+        self.state = StreamState.RUNNING
+
+    def pause(self) -> None:
+        """Reject new triggers (STREAM_NOT_RUNNING); queued ones finish; the camera keeps going."""
+        if self.state is StreamState.RUNNING:
+            self.state = StreamState.PAUSED
+
+    async def resume(self) -> None:
+        await self.start()
+
+    async def stop(self) -> None:
+        """Stop the camera and the worker; queued triggers get STREAM_NOT_RUNNING."""
+        if self.state is StreamState.STOPPED:
+            return
+        self.state = StreamState.STOPPED
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            self._finish(job, self._error(job, ErrorCode.STREAM_NOT_RUNNING, "stream stopped"))
+        await asyncio.to_thread(self.capture.stop)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    # --- triggers ------------------------------------------------------------------------------
+
+    def submit(self, trigger: Trigger) -> asyncio.Future[InspectionResult]:
+        """Accept or reject at once; the future completes with the one result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[InspectionResult] = loop.create_future()
+        job = _Job(trigger, {}, future)
+        if self.state is not StreamState.RUNNING:
+            return self._reject(job, ErrorCode.STREAM_NOT_RUNNING, f"stream {self.id!r} is {self.state}")
+        try:
+            job.parameters = self.workflow.bind({**self._parameters, **trigger.parameters})
+        except ParameterError as exc:
+            return self._reject(job, ErrorCode.BAD_REQUEST, str(exc))
+        policy = self.config.frame_policy
+        if isinstance(policy, LatestFramePolicy):
+            try:
+                job.frame = self.capture.frame_at(trigger.received_mono, policy.max_age_ms)
+            except GatewayError as exc:
+                return self._reject(job, exc.error.code, exc.error.message)
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull:
+            return self._reject(
+                job, ErrorCode.BUSY, f"stream {self.id!r}: {self._queue.maxsize} triggers already waiting"
+            )
+        self.counters["accepted"] += 1
+        remaining = self.config.trigger_timeout_ms / 1000.0 - (time.monotonic() - trigger.received_mono)
+        job.timeout = loop.call_later(max(remaining, 0.0), self._expire, job)
+        return future
+
+    def _reject(self, job: _Job, code: ErrorCode, message: str) -> asyncio.Future[InspectionResult]:
+        self.counters["rejected"] += 1
+        self._finish(job, self._error(job, code, message))
+        return job.future
+
+    def _expire(self, job: _Job) -> None:
+        self._finish(
+            job,
+            self._error(
+                job,
+                ErrorCode.TIMEOUT,
+                f"no result within trigger_timeout_ms {self.config.trigger_timeout_ms:g}",
+            ),
+        )
+
+    @staticmethod
+    def _error(job: _Job, code: ErrorCode, message: str) -> InspectionResult:
+        return error_result(job.trigger, code, message)
+
+    def _finish(self, job: _Job, result: InspectionResult) -> None:
+        """The only place a result leaves the stream: once per job, with the next result_id."""
+        if job.future.done():
+            return
+        if job.timeout is not None:
+            job.timeout.cancel()
+        result = dataclasses.replace(result, result_id=next(self._result_ids))
+        if result.error is not None:
+            self.counters["errors"] += 1
+            self.last_error = result.error
+        elif result.passed is not None:
+            self.counters["passed" if result.passed else "failed"] += 1
+        job.future.set_result(result)
+        self._on_result(result)
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            job = await self._queue.get()
+            if job.future.done():  # timed out while waiting
+                continue
+            self._busy = True
+            try:
+                result = await loop.run_in_executor(self._executor, self._inspect, job)
+            except Exception as exc:  # a bug, not a workflow error: still exactly one result
+                result = self._error(job, ErrorCode.WORKFLOW_ERROR, f"{type(exc).__name__}: {exc}")
+            finally:
+                self._busy = False
+            self._finish(job, result)
+
+    def _inspect(self, job: _Job) -> InspectionResult:
+        """Runs on the stream's inference thread."""
+        trigger = job.trigger
+        started = time.monotonic()
+        frame = job.frame
+        try:
+            if frame is None:
+                policy = self.config.frame_policy
+                timeout_ms = getattr(policy, "timeout_ms", 1000.0)
+                frame = self.capture.frame_after(trigger.received_mono, timeout_ms / 1000.0)
+            captured = time.monotonic()
+            run = self.workflow.run({self._image_input: frame.image}, job.parameters)
+        except GatewayError as exc:
+            return self._error(job, exc.error.code, exc.error.message)
+        except StepFailed as exc:
+            return self._error(job, ErrorCode.WORKFLOW_ERROR, str(exc))
+        finished = time.monotonic()
+        return InspectionResult(
+            stream=self.id,
+            trigger_id=trigger.trigger_id,
+            result_id=0,
+            source=trigger.source,
+            received_at=trigger.received_at,
+            frame_timestamp=frame.captured_at,
+            frame_id=frame.frame_id,
+            frame_age_ms=(trigger.received_mono - frame.captured_mono) * 1000.0,
+            outputs=run.outputs,
+            passed=run.passed,
+            part_id=trigger.part_id,
+            timings=Timings(
+                queue_ms=(started - trigger.received_mono) * 1000.0,
+                capture_ms=(captured - started) * 1000.0,
+                steps_ms=run.steps_ms,
+                total_ms=(finished - trigger.received_mono) * 1000.0,
+            ),
+        )
+
+    # --- status --------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize() + (1 if self._busy else 0)
+
+    def status(self) -> dict[str, Any]:
+        health = self.capture.health()
+        if self.state is not StreamState.RUNNING:
+            activity = str(self.state)
+        elif not health.connected:
+            activity = "error"
+        else:
+            activity = "busy" if self._busy else "ready"
+        return {
+            "id": self.id,
+            "state": str(self.state),
+            "activity": activity,
+            "workflow": self.config.workflow,
+            "frame_policy": self.config.frame_policy.type,
+            "pending": self.pending,
+            "queue_size": self.config.queue_size,
+            "camera": health.to_dict(),
+            "counters": dict(self.counters),
+            "last_error": None if self.last_error is None else self.last_error.to_dict(),
+        }
+
+    def parameters(self) -> Mapping[str, Any]:
+        return self.workflow.bind(self._parameters)

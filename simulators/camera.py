@@ -10,6 +10,7 @@ Run it standalone to write a video file: `python -m simulators.camera --help`.
 from __future__ import annotations
 
 import argparse
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,24 +120,16 @@ def decode_frame_index(image: Image) -> int:
 class SyntheticCamera:
     """A `FrameSource` that renders the conveyor scene, paced at `fps` by the capture thread.
 
-    `fail_after` makes the camera vanish after that many frames (and come back on reopen), for
-    tests of disconnect handling.
+    `unplug()` makes the camera vanish (reads fail, opens fail) until `plug()`: the cable
+    being pulled, for the demo and for tests of disconnect handling.
     """
 
-    def __init__(
-        self,
-        scene: ConveyorScene,
-        fps: float = 30.0,
-        *,
-        fail_after: int | None = None,
-        fail_opens: int = 0,
-    ) -> None:
+    def __init__(self, scene: ConveyorScene, fps: float = 30.0) -> None:
         self.scene = scene
         self._fps = fps
         self._index = 0
-        self._fail_after = fail_after
-        self._reads_since_open = 0
-        self._failing_opens = fail_opens
+        self._plugged = threading.Event()
+        self._plugged.set()
         self.opens = 0
 
     @property
@@ -147,17 +140,20 @@ class SyntheticCamera:
     def paced_fps(self) -> float | None:
         return self._fps
 
+    def unplug(self) -> None:
+        self._plugged.clear()
+
+    def plug(self) -> None:
+        self._plugged.set()
+
     def open(self) -> None:
         self.opens += 1
-        if self._failing_opens > 0:
-            self._failing_opens -= 1
-            raise SourceError(f"{self.description}: simulated failure to open")
-        self._reads_since_open = 0
+        if not self._plugged.is_set():
+            raise SourceError(f"{self.description}: no camera at this address (unplugged)")
 
     def read(self) -> Image | None:
-        if self._fail_after is not None and self._reads_since_open >= self._fail_after:
+        if not self._plugged.is_set():
             return None
-        self._reads_since_open += 1
         image = self.scene.render(self._index)
         self._index += 1
         return image

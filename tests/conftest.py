@@ -1,0 +1,95 @@
+"""Shared fixtures: real gateways on loopback port 0, real cameras (synthetic or OpenCV files)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import Gateway, SourceFactory, build_source
+from gateway.capture import FrameSource
+from gateway.config import GatewayConfig, SourceConfig
+from gateway.events import InspectionResult
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_MODELS = (ROOT.parent / "shared" / "models").resolve()
+DEMO_WORKFLOW = ROOT / "gateway" / "defaults" / "part_inspection.yaml"
+
+
+@pytest.fixture
+def shared_models() -> Path:
+    if not SHARED_MODELS.is_dir():
+        pytest.skip(f"real models not found at {SHARED_MODELS} (see shared/models/README.md)")
+    return SHARED_MODELS
+
+
+def make_config(
+    streams: dict[str, Any] | None = None,
+    workflows: dict[str, Any] | None = None,
+    **top: Any,
+) -> GatewayConfig:
+    """A config as a user would write it, HTTP on a free loopback port."""
+    raw: dict[str, Any] = {
+        "http": {"host": "127.0.0.1", "port": 0, **top.pop("http", {})},
+        "workflows": workflows or {"demo": {"path": str(DEMO_WORKFLOW)}},
+        "streams": streams
+        or {
+            "cam": {
+                "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 30},
+                "workflow": "demo",
+            }
+        },
+        **top,
+    }
+    return GatewayConfig.model_validate(raw, context={"base_dir": ROOT})
+
+
+class RecordingSources:
+    """Builds the real sources and remembers them, so a test can unplug a camera."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, FrameSource] = {}
+
+    def __call__(self, stream_id: str, config: SourceConfig) -> FrameSource:
+        source = build_source(stream_id, config)
+        self.sources[stream_id] = source
+        return source
+
+
+@asynccontextmanager
+async def running_gateway(
+    config: GatewayConfig,
+    source_factory: SourceFactory = build_source,
+    *,
+    api_key: str | None = None,
+) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, list[InspectionResult]]]:
+    """The whole gateway served by uvicorn on 127.0.0.1:<free port>, with an HTTP client and
+    the list of every result the bus published."""
+    gateway = Gateway(config, config_dir=ROOT, source_factory=source_factory)
+    published: list[InspectionResult] = []
+    gateway.bus.subscribe(published.append)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with gateway:
+        assert gateway.http is not None
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{gateway.http.port}", headers=headers, timeout=10.0
+        ) as client:
+            yield gateway, client, published
+
+
+async def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(0.01)
+
+
+async def first_frame(gateway: Gateway, stream: str = "cam") -> None:
+    await wait_until(lambda: gateway.streams[stream].capture.latest() is not None)

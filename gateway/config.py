@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -257,22 +257,20 @@ def _locate(root: Any, loc: Sequence[str | int]) -> tuple[int | None, str]:
     Locations may contain union tags (`synthetic`) that are not YAML keys: they are skipped.
     """
     node, line, parts = root, None, []
-    for part in loc:
+    for position, part in enumerate(loc):
         if isinstance(node, CommentedMap) and part in node:
             line = node.lc.key(part)[0] + 1
             parts.append(str(part))
             node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
             line = node.lc.item(part)[0] + 1
             parts.append(f"[{part}]")
             node = node[part]
-        elif isinstance(node, CommentedMap | CommentedSeq):
-            if isinstance(part, str) and part not in ("function-after", "function-before"):
-                # A missing key: name it, at the line of its parent.
-                if line is None and isinstance(node, CommentedMap):
-                    line = node.lc.line + 1
-                parts.append(part)
-            break
+        elif position == len(loc) - 1 and isinstance(node, CommentedMap):
+            # A missing key: name it, at the line of its parent.
+            line = node.lc.line + 1 if line is None else line
+            parts.append(str(part))
+        # else: a union tag or validator name, not a YAML key: skip it
     return line, ".".join(parts).replace(".[", "[")
 
 
@@ -335,7 +333,3 @@ def default_config_path() -> Path:
 
 def load_default_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
     return load_config(default_config_path(), env=env)
-
-
-def iter_issues(exc: ConfigError) -> Iterator[str]:
-    return (str(issue) for issue in exc.issues)

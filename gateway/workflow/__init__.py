@@ -80,7 +80,7 @@ class Workflow:
     ) -> Workflow:
         compiled = compile_workflow(
             specification,
-            models=models or ModelRegistry(),
+            models=models if models is not None else ModelRegistry(),
             base_dir=Path(base_dir).resolve(),
             source=source,
         )

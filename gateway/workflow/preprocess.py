@@ -11,6 +11,13 @@ import numpy.typing as npt
 
 ColorOrder = Literal["RGB", "BGR"]
 ResizeMode = Literal["stretch", "crop"]
+Interpolation = Literal["linear", "area", "nearest", "cubic"]
+INTERPOLATION = {
+    "linear": cv2.INTER_LINEAR,
+    "area": cv2.INTER_AREA,
+    "nearest": cv2.INTER_NEAREST,
+    "cubic": cv2.INTER_CUBIC,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +26,7 @@ class TensorSpec:
     height: int
     color_order: ColorOrder = "RGB"
     resize: ResizeMode = "stretch"
+    interpolation: Interpolation = "linear"
     resize_to: tuple[int, int] | None = None
     """`crop`: resize to this (w, h) first, then take the centre `width`x`height`."""
     scale: float = 1.0 / 255.0
@@ -33,11 +41,13 @@ def to_tensor(image: npt.NDArray[np.uint8], spec: TensorSpec) -> npt.NDArray[np.
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if spec.resize == "crop":
         pre_w, pre_h = spec.resize_to or (spec.width, spec.height)
-        resized = cv2.resize(image, (pre_w, pre_h), interpolation=cv2.INTER_LINEAR)
+        resized = cv2.resize(image, (pre_w, pre_h), interpolation=INTERPOLATION[spec.interpolation])
         x0, y0 = (pre_w - spec.width) // 2, (pre_h - spec.height) // 2
         resized = resized[y0 : y0 + spec.height, x0 : x0 + spec.width]
     else:
-        resized = cv2.resize(image, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+        resized = cv2.resize(
+            image, (spec.width, spec.height), interpolation=INTERPOLATION[spec.interpolation]
+        )
     if spec.color_order == "RGB":
         resized = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
     tensor = resized.astype(np.float32)

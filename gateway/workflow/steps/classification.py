@@ -21,6 +21,7 @@ class ClassificationFields(StepFields):
         None, description="(width, height); default: the model's fixed input size"
     )
     resize: Literal["stretch", "crop"] = "stretch"
+    interpolation: Literal["linear", "area", "nearest", "cubic"] = "linear"
     resize_to: tuple[int, int] | None = Field(
         None, description="`crop`: resize to (width, height) first, then centre-crop input_size"
     )
@@ -77,6 +78,7 @@ class OnnxClassification(Step[ClassificationFields]):
             height=height,
             color_order=fields.color_order,
             resize=fields.resize,
+            interpolation=fields.interpolation,
             resize_to=fields.resize_to,
             scale=fields.scale,
             mean=fields.mean,

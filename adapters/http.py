@@ -117,7 +117,7 @@ class BodySizeLimit:
         await response({"type": "http"}, _no_receive, send)
 
 
-class _TooLarge(BaseException):  # noqa: N818
+class _TooLarge(BaseException):
     """Not an Exception: FastAPI turns any Exception raised while reading a body into a 400."""
 
 
@@ -130,8 +130,10 @@ def result_response(result: InspectionResult, *, roboflow: bool = False) -> Json
     body["success"] = result.ok
     if result.error is not None:
         body["message"] = result.error.message
-    status = 200 if roboflow and result.error_code != ErrorCode.UNKNOWN_STREAM else (
-        STATUS_FOR_CODE[result.error_code]
+    status = (
+        200
+        if roboflow and result.error_code != ErrorCode.UNKNOWN_STREAM
+        else (STATUS_FOR_CODE[result.error_code])
     )
     return JsonResponse(body, status_code=status)
 
@@ -150,12 +152,14 @@ def create_app(dispatcher: Dispatcher, config: HttpConfig, gateway_id: str) -> F
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), api_key):
-            raise ApiError(ErrorCode.BAD_REQUEST, "missing or wrong API key (Authorization: Bearer)", 401)
+            raise ApiError(
+                ErrorCode.BAD_REQUEST, "missing or wrong API key (Authorization: Bearer)", 401
+            )
 
     app = FastAPI(
         title="Inspection gateway",
         version="0.1.0",
-        description="Triggered and continuous visual inspection over HTTP, MQTT, Modbus and OPC UA.",
+        description="Triggered visual inspection over HTTP, MQTT, Modbus and OPC UA.",
         default_response_class=JsonResponse,
         dependencies=[Depends(authorise)],
     )
@@ -190,7 +194,9 @@ def create_app(dispatcher: Dispatcher, config: HttpConfig, gateway_id: str) -> F
         stream = dispatcher.streams.get(stream_id)
         if stream is None:
             known = ", ".join(sorted(dispatcher.streams))
-            raise ApiError(ErrorCode.UNKNOWN_STREAM, f"unknown stream {stream_id!r} (known: {known})")
+            raise ApiError(
+                ErrorCode.UNKNOWN_STREAM, f"unknown stream {stream_id!r} (known: {known})"
+            )
         return stream
 
     def submit(
@@ -231,9 +237,7 @@ def create_app(dispatcher: Dispatcher, config: HttpConfig, gateway_id: str) -> F
         future = submit(stream_id, body or TriggerRequest(), request.headers.get("idempotency-key"))
         job_id = uuid.uuid4().hex
         jobs.put(job_id, future)
-        return JsonResponse(
-            {"job_id": job_id, "status_url": f"/jobs/{job_id}"}, status_code=202
-        )
+        return JsonResponse({"job_id": job_id, "status_url": f"/jobs/{job_id}"}, status_code=202)
 
     @app.get("/jobs/{job_id}", tags=["trigger"])
     async def job(job_id: str, wait_s: float = 0.0) -> Response:
@@ -291,12 +295,21 @@ def create_app(dispatcher: Dispatcher, config: HttpConfig, gateway_id: str) -> F
         await stream.stop()
 
     for prefix, tag in (("/streams", "streams"), ("/inference_pipelines", "roboflow")):
-        app.add_api_route(f"{prefix}/{{stream_id}}/pause", control(Stream.pause), methods=["POST"], tags=[tag])
-        app.add_api_route(f"{prefix}/{{stream_id}}/resume", control(_resume), methods=["POST"], tags=[tag])
-        app.add_api_route(f"{prefix}/{{stream_id}}/terminate", control(_terminate), methods=["POST"], tags=[tag])
         app.add_api_route(
-            f"{prefix}/{{stream_id}}/latest_frame", latest_frame_route(stream_or_404), methods=["GET"],
-            tags=[tag], response_class=Response,
+            f"{prefix}/{{stream_id}}/pause", control(Stream.pause), methods=["POST"], tags=[tag]
+        )
+        app.add_api_route(
+            f"{prefix}/{{stream_id}}/resume", control(_resume), methods=["POST"], tags=[tag]
+        )
+        app.add_api_route(
+            f"{prefix}/{{stream_id}}/terminate", control(_terminate), methods=["POST"], tags=[tag]
+        )
+        app.add_api_route(
+            f"{prefix}/{{stream_id}}/latest_frame",
+            latest_frame_route(stream_or_404),
+            methods=["GET"],
+            tags=[tag],
+            response_class=Response,
         )
 
     @app.get("/streams/{stream_id}", tags=["streams"])
@@ -412,7 +425,6 @@ class HttpAdapter:
                 await self._task
         self._server = None
         self._task = None
-
 
 
 def _bind(host: str, port: int) -> socket.socket:

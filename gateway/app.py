@@ -86,8 +86,10 @@ class Gateway:
         models: ModelRegistry | None = None,
     ) -> None:
         self.config = config
-        self.models = models if models is not None else ModelRegistry(
-            config.runtime.intra_op_threads, config.runtime.warmup_runs
+        self.models = (
+            models
+            if models is not None
+            else ModelRegistry(config.runtime.intra_op_threads, config.runtime.warmup_runs)
         )
         self.bus = ResultBus()
         problems: list[str] = []

@@ -73,8 +73,12 @@ config_option = click.option(
 @cli.command()
 @config_option
 @click.option("--port", type=int, default=None, help="Override http.port (0 = any free port).")
-@click.option("--log-format", type=click.Choice(["console", "json"]), default=None,
-              help="Override logging.format.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    default=None,
+    help="Override logging.format.",
+)
 def run(config_path: Path | None, port: int | None, log_format: str | None) -> None:
     """Run the gateway until Ctrl-C or SIGTERM.
 
@@ -119,12 +123,22 @@ def check_config(config_file: Path) -> None:
 
 
 @cli.command()
-@click.option("--duration", type=float, default=None,
-              help="Stop after this many seconds (default: run until Ctrl-C).")
-@click.option("--rate", type=float, default=2.0, show_default=True,
-              help="HTTP triggers per second from the simulated client.")
-@click.option("--port", type=int, default=8000, show_default=True,
-              help="HTTP port (0 = any free port).")
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    help="Stop after this many seconds (default: run until Ctrl-C).",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="HTTP triggers per second from the simulated client.",
+)
+@click.option(
+    "--port", type=int, default=8000, show_default=True, help="HTTP port (0 = any free port)."
+)
 def demo(duration: float | None, rate: float, port: int) -> None:
     """The whole gateway on simulators: a synthetic conveyor camera, the demo workflow, and a
     simulated client triggering over HTTP, with each result printed as it comes."""
@@ -139,10 +153,15 @@ def demo(duration: float | None, rate: float, port: int) -> None:
         async with gateway:
             assert gateway.http is not None
             url = f"http://127.0.0.1:{gateway.http.port}"
-            click.echo(f"demo gateway at {url} (try {url}/docs); triggering 'conveyor' at {rate:g}/s")
+            click.echo(
+                f"demo gateway at {url} (try {url}/docs); triggering 'conveyor' at {rate:g}/s"
+            )
             client = asyncio.create_task(
                 trigger_loop(
-                    url, "conveyor", rate_hz=rate, duration_s=duration or 365 * 86400.0,
+                    url,
+                    "conveyor",
+                    rate_hz=rate,
+                    duration_s=duration or 365 * 86400.0,
                     on_result=lambda status, body: click.echo(format_result(status, body)),
                 )
             )

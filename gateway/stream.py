@@ -8,6 +8,7 @@ out or failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import time
@@ -77,7 +78,7 @@ class Stream:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=config.queue_size)
         self._executor: ThreadPoolExecutor | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._busy = False
+        self._current: _Job | None = None
         self.state = StreamState.STOPPED
         self.last_error: InspectionError | None = None
         self.counters = {"accepted": 0, "rejected": 0, "passed": 0, "failed": 0, "errors": 0}
@@ -108,13 +109,14 @@ class Stream:
         self.state = StreamState.STOPPED
         if self._worker is not None:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-            except asyncio.CancelledError:
-                pass
             self._worker = None
+        interrupted = [] if self._current is None else [self._current]
+        self._current = None
         while not self._queue.empty():
-            job = self._queue.get_nowait()
+            interrupted.append(self._queue.get_nowait())
+        for job in interrupted:
             self._finish(job, self._error(job, ErrorCode.STREAM_NOT_RUNNING, "stream stopped"))
         await asyncio.to_thread(self.capture.stop)
         if self._executor is not None:
@@ -129,7 +131,9 @@ class Stream:
         future: asyncio.Future[InspectionResult] = loop.create_future()
         job = _Job(trigger, {}, future)
         if self.state is not StreamState.RUNNING:
-            return self._reject(job, ErrorCode.STREAM_NOT_RUNNING, f"stream {self.id!r} is {self.state}")
+            return self._reject(
+                job, ErrorCode.STREAM_NOT_RUNNING, f"stream {self.id!r} is {self.state}"
+            )
         try:
             job.parameters = self.workflow.bind({**self._parameters, **trigger.parameters})
         except ParameterError as exc:
@@ -144,10 +148,14 @@ class Stream:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
             return self._reject(
-                job, ErrorCode.BUSY, f"stream {self.id!r}: {self._queue.maxsize} triggers already waiting"
+                job,
+                ErrorCode.BUSY,
+                f"stream {self.id!r}: {self._queue.maxsize} triggers already waiting",
             )
         self.counters["accepted"] += 1
-        remaining = self.config.trigger_timeout_ms / 1000.0 - (time.monotonic() - trigger.received_mono)
+        remaining = self.config.trigger_timeout_ms / 1000.0 - (
+            time.monotonic() - trigger.received_mono
+        )
         job.timeout = loop.call_later(max(remaining, 0.0), self._expire, job)
         return future
 
@@ -191,13 +199,12 @@ class Stream:
             job = await self._queue.get()
             if job.future.done():  # timed out while waiting
                 continue
-            self._busy = True
+            self._current = job
             try:
                 result = await loop.run_in_executor(self._executor, self._inspect, job)
             except Exception as exc:  # a bug, not a workflow error: still exactly one result
                 result = self._error(job, ErrorCode.WORKFLOW_ERROR, f"{type(exc).__name__}: {exc}")
-            finally:
-                self._busy = False
+            self._current = None
             self._finish(job, result)
 
     def _inspect(self, job: _Job) -> InspectionResult:
@@ -241,7 +248,7 @@ class Stream:
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize() + (1 if self._busy else 0)
+        return self._queue.qsize() + (0 if self._current is None else 1)
 
     def status(self) -> dict[str, Any]:
         health = self.capture.health()
@@ -250,7 +257,7 @@ class Stream:
         elif not health.connected:
             activity = "error"
         else:
-            activity = "busy" if self._busy else "ready"
+            activity = "ready" if self._current is None else "busy"
         return {
             "id": self.id,
             "state": str(self.state),

@@ -37,7 +37,11 @@ class ConveyorScene:
     """Geometry and ground truth of the generated scene."""
 
     def __init__(
-        self, width: int = 640, height: int = 480, part_period_frames: int = 30, defect_every: int = 4
+        self,
+        width: int = 640,
+        height: int = 480,
+        part_period_frames: int = 30,
+        defect_every: int = 4,
     ) -> None:
         if width < STRIPE_BITS * 2:
             raise ValueError(f"width must be at least {STRIPE_BITS * 2} pixels")
@@ -76,9 +80,15 @@ class ConveyorScene:
         image = np.empty((self.height, self.width, 3), np.uint8)
         image[:] = BACKGROUND_BGR
         # belt edges
-        cv2.rectangle(image, (0, self.height // 6), (self.width, self.height // 6 + 4), (40, 40, 40), -1)
         cv2.rectangle(
-            image, (0, self.height * 5 // 6), (self.width, self.height * 5 // 6 + 4), (40, 40, 40), -1
+            image, (0, self.height // 6), (self.width, self.height // 6 + 4), (40, 40, 40), -1
+        )
+        cv2.rectangle(
+            image,
+            (0, self.height * 5 // 6),
+            (self.width, self.height * 5 // 6 + 4),
+            (40, 40, 40),
+            -1,
         )
         half = self.part_size // 2
         cy = self.height // 2
@@ -88,19 +98,31 @@ class ConveyorScene:
             cv2.rectangle(image, (x0, cy - half), (x1, cy + half), colour, -1)
             cv2.circle(image, (int(part.center_x), cy), max(half // 5, 2), (30, 30, 30), -1)
             cv2.putText(
-                image, f"P{part.index}", (x0 + 4, cy - half + 18),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA,
+                image,
+                f"P{part.index}",
+                (x0 + 4, cy - half + 18),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (255, 255, 255),
+                1,
+                cv2.LINE_AA,
             )
         cv2.putText(
-            image, f"#{frame_index}", (8, self.height - 10),
-            cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA,
+            image,
+            f"#{frame_index}",
+            (8, self.height - 10),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
         )
         encode_frame_index(image, frame_index)
         return image
 
 
 def encode_frame_index(image: Image, frame_index: int) -> None:
-    """Write the index into the top rows: one black or white cell per bit, most significant first."""
+    """Write the index into the top rows: a black or white cell per bit, most significant first."""
     cell = image.shape[1] // STRIPE_BITS
     for bit in range(STRIPE_BITS):
         on = (frame_index >> (STRIPE_BITS - 1 - bit)) & 1

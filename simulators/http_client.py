@@ -1,6 +1,6 @@
 """An HTTP trigger client: fires triggers at a stream at a steady rate and prints the results.
 
-    python -m simulators.http_client --url http://127.0.0.1:8000 --stream conveyor --rate 2
+python -m simulators.http_client --url http://127.0.0.1:8000 --stream conveyor --rate 2
 """
 
 from __future__ import annotations
@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tally = asyncio.run(
         trigger_loop(
-            args.url, args.stream, rate_hz=args.rate, count=args.count, api_key=args.api_key,
+            args.url,
+            args.stream,
+            rate_hz=args.rate,
+            count=args.count,
+            api_key=args.api_key,
             on_result=lambda status, body: print(format_result(status, body)),
         )
     )

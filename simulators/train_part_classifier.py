@@ -27,7 +27,9 @@ INPUT_W, INPUT_H = 64, 48
 WINDOW_ROWS = (18, 30)
 WINDOW_COLS = (24, 40)
 SPEC = TensorSpec(width=INPUT_W, height=INPUT_H, color_order="RGB", scale=1.0 / 255.0)
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "gateway" / "defaults" / "part_classifier.onnx"
+DEFAULT_OUTPUT = (
+    Path(__file__).resolve().parent.parent / "gateway" / "defaults" / "part_classifier.onnx"
+)
 
 
 def window_label(scene: ConveyorScene, frame_index: int) -> int:
@@ -46,10 +48,13 @@ def features(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     """Exactly what the ONNX graph computes before its linear layer."""
     tensor = to_tensor(image, SPEC)[0]
     window = tensor[:, WINDOW_ROWS[0] : WINDOW_ROWS[1], WINDOW_COLS[0] : WINDOW_COLS[1]]
-    return window.mean(axis=(1, 2)).astype(np.float64)
+    means: npt.NDArray[np.float64] = window.mean(axis=(1, 2)).astype(np.float64)
+    return means
 
 
-def dataset(scene: ConveyorScene, frames: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+def dataset(
+    scene: ConveyorScene, frames: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     x = np.stack([features(scene.render(i)) for i in range(frames)])
     y = np.array([window_label(scene, i) for i in range(frames)], dtype=np.int64)
     return x, y

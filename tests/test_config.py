@@ -104,8 +104,9 @@ def test_every_problem_is_listed_at_once() -> None:
     found = problems(text)
     assert len(found) == 2
     assert any("streams.cam.source.fps: Input should be greater than 0" in p for p in found)
-    assert any("streams.cam.source.width: Input should be greater than or equal to 32" in p
-               for p in found)
+    assert any(
+        "streams.cam.source.width: Input should be greater than or equal to 32" in p for p in found
+    )
 
 
 def test_bad_workflow_fails_the_build_naming_step_and_field(tmp_path: Path) -> None:
@@ -129,7 +130,10 @@ def test_bad_workflow_fails_the_build_naming_step_and_field(tmp_path: Path) -> N
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from gateway.cli import main; main()", *args],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
 
 

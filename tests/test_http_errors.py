@@ -48,7 +48,9 @@ async def test_malformed_json_is_422_naming_the_problem() -> None:
     async with running_gateway(make_config()) as (gateway, client, published):
         await first_frame(gateway)
         response = await client.post(
-            "/streams/cam/trigger", content=b"{not json", headers={"content-type": "application/json"}
+            "/streams/cam/trigger",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
         )
         assert_error(response, 422, 7, "BAD_REQUEST", "JSON decode error")
         unknown_field = await client.post("/streams/cam/trigger", json={"trigger": 1})
@@ -174,14 +176,16 @@ async def test_paused_stream_is_not_running_and_resume_serves_again() -> None:
 
 async def test_full_queue_rejects_with_busy_and_every_trigger_gets_one_answer() -> None:
     """`next` frames at 4 fps keep the worker waiting, so a queue of 1 overflows."""
-    config = make_config(streams={
-        "cam": {
-            "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 4},
-            "workflow": "demo",
-            "queue_size": 1,
-            "frame_policy": {"type": "next", "timeout_ms": 3000},
+    config = make_config(
+        streams={
+            "cam": {
+                "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 4},
+                "workflow": "demo",
+                "queue_size": 1,
+                "frame_policy": {"type": "next", "timeout_ms": 3000},
+            }
         }
-    })
+    )
     async with running_gateway(config) as (gateway, client, published):
         await first_frame(gateway)
         responses = await asyncio.gather(
@@ -216,25 +220,33 @@ async def test_workflow_step_raising_is_workflow_error_naming_the_step() -> None
             "outputs": [{"type": "JsonField", "name": "ratio", "selector": "$steps.ratio.result"}],
         }
     }
-    config = make_config(workflows={"w": workflow}, streams={
-        "cam": {"source": {"type": "synthetic", "width": 320, "height": 240}, "workflow": "w"}
-    })
+    config = make_config(
+        workflows={"w": workflow},
+        streams={
+            "cam": {"source": {"type": "synthetic", "width": 320, "height": 240}, "workflow": "w"}
+        },
+    )
     async with running_gateway(config) as (gateway, client, _):
         await first_frame(gateway)
         response = await client.post("/streams/cam/trigger", json={"parameters": {"divisor": 0}})
         assert_error(response, 500, 6, "WORKFLOW_ERROR", "step 'ratio' failed: ZeroDivisionError")
-        good = (await client.post("/streams/cam/trigger", json={"parameters": {"divisor": 4}}))
+        good = await client.post("/streams/cam/trigger", json={"parameters": {"divisor": 4}})
         assert good.json()["outputs"] == {"ratio": 2.5}
 
 
 async def test_camera_file_that_does_not_exist_is_camera_disconnected(tmp_path: Path) -> None:
-    config = make_config(streams={
-        "missing": {
-            "source": {"type": "video_file", "path": str(tmp_path / "nowhere.avi")},
-            "workflow": "demo",
-        },
-        "cam": {"source": {"type": "synthetic", "width": 320, "height": 240}, "workflow": "demo"},
-    })
+    config = make_config(
+        streams={
+            "missing": {
+                "source": {"type": "video_file", "path": str(tmp_path / "nowhere.avi")},
+                "workflow": "demo",
+            },
+            "cam": {
+                "source": {"type": "synthetic", "width": 320, "height": 240},
+                "workflow": "demo",
+            },
+        }
+    )
     async with running_gateway(config) as (gateway, client, _):
         await first_frame(gateway)
         await wait_until(lambda: gateway.streams["missing"].capture.health().last_error is not None)
@@ -248,13 +260,15 @@ async def test_camera_file_that_does_not_exist_is_camera_disconnected(tmp_path: 
 
 async def test_camera_that_vanishes_is_camera_disconnected_until_it_returns() -> None:
     sources = RecordingSources()
-    config = make_config(streams={
-        "cam": {
-            "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 30},
-            "workflow": "demo",
-            "reconnect": {"initial_s": 0.05, "max_s": 0.2},
+    config = make_config(
+        streams={
+            "cam": {
+                "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 30},
+                "workflow": "demo",
+                "reconnect": {"initial_s": 0.05, "max_s": 0.2},
+            }
         }
-    })
+    )
     async with running_gateway(config, sources) as (gateway, client, _):
         await first_frame(gateway)
         camera = sources.sources["cam"]
@@ -269,8 +283,7 @@ async def test_camera_that_vanishes_is_camera_disconnected_until_it_returns() ->
         assert status["activity"] == "error" and status["camera"]["connected"] is False
         camera.plug()
         await wait_until(lambda: health().connected)
-        await wait_until(lambda: health().last_frame_age_ms is not None
-                         and health().last_frame_age_ms < 100)  # type: ignore[operator]
+        await wait_until(lambda: (health().last_frame_age_ms or 1e9) < 100)
         await assert_serving(client)
 
 
@@ -281,13 +294,15 @@ async def test_stale_frame_is_frame_stale() -> None:
     def factory(stream_id: str, config: SourceConfig) -> FrameSource:
         return camera
 
-    config = make_config(streams={
-        "cam": {
-            "source": {"type": "synthetic"},
-            "workflow": "demo",
-            "frame_policy": {"type": "latest", "max_age_ms": 50},
+    config = make_config(
+        streams={
+            "cam": {
+                "source": {"type": "synthetic"},
+                "workflow": "demo",
+                "frame_policy": {"type": "latest", "max_age_ms": 50},
+            }
         }
-    })
+    )
     async with running_gateway(config, factory) as (gateway, client, _):
         await first_frame(gateway)
         camera._release.clear()  # the camera stays connected but stops delivering
@@ -295,5 +310,7 @@ async def test_stale_frame_is_frame_stale() -> None:
         response = await client.post("/streams/cam/trigger")
         assert_error(response, 503, 3, "FRAME_STALE", "(max_age_ms 50)")
         camera.release()
-        await wait_until(lambda: (gateway.streams["cam"].capture.health().last_frame_age_ms or 1e9) < 20)
+        await wait_until(
+            lambda: (gateway.streams["cam"].capture.health().last_frame_age_ms or 1e9) < 20
+        )
         await assert_serving(client)

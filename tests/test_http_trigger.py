@@ -14,7 +14,6 @@ import pytest
 from gateway.events import Source, Trigger
 from simulators.camera import decode_frame_index
 from tests.conftest import (
-    RecordingSources,
     first_frame,
     make_config,
     running_gateway,
@@ -60,9 +59,12 @@ async def test_result_is_computed_on_the_frame_it_names() -> None:
             "outputs": [{"type": "JsonField", "name": "image", "selector": "$inputs.image"}],
         }
     }
-    config = make_config(workflows={"raw": workflow}, streams={
-        "cam": {"source": {"type": "synthetic", "width": 320, "height": 240}, "workflow": "raw"}
-    })
+    config = make_config(
+        workflows={"raw": workflow},
+        streams={
+            "cam": {"source": {"type": "synthetic", "width": 320, "height": 240}, "workflow": "raw"}
+        },
+    )
     async with running_gateway(config) as (gateway, _, _published):
         await first_frame(gateway)
         stream = gateway.streams["cam"]
@@ -77,13 +79,15 @@ async def test_result_is_computed_on_the_frame_it_names() -> None:
 
 
 async def test_next_policy_never_returns_a_frame_captured_before_the_trigger() -> None:
-    config = make_config(streams={
-        "cam": {
-            "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 10},
-            "workflow": "demo",
-            "frame_policy": {"type": "next", "timeout_ms": 2000},
+    config = make_config(
+        streams={
+            "cam": {
+                "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 10},
+                "workflow": "demo",
+                "frame_policy": {"type": "next", "timeout_ms": 2000},
+            }
         }
-    })
+    )
     async with running_gateway(config) as (gateway, client, _):
         await first_frame(gateway)
         for _ in range(5):
@@ -98,9 +102,9 @@ async def test_next_policy_never_returns_a_frame_captured_before_the_trigger() -
 async def test_roboflow_edge_trigger_and_stream_manager() -> None:
     async with running_gateway(make_config()) as (gateway, client, _):
         await first_frame(gateway)
-        body = (await client.post(
-            "/inference_pipelines/cam/trigger", json={"min_confidence": 0.0}
-        )).json()
+        body = (
+            await client.post("/inference_pipelines/cam/trigger", json={"min_confidence": 0.0})
+        ).json()
         assert body["success"] is True
         assert "outputs" in body
         listing = (await client.get("/inference_pipelines/list")).json()
@@ -138,7 +142,9 @@ async def test_idempotency_key_answers_a_repeat_with_the_same_result() -> None:
         first = (await client.post("/streams/cam/trigger", headers=headers)).json()
         second = (await client.post("/streams/cam/trigger", headers=headers)).json()
         assert first == second
-        third = (await client.post("/streams/cam/trigger", headers={"Idempotency-Key": "k-2"})).json()
+        third = (
+            await client.post("/streams/cam/trigger", headers={"Idempotency-Key": "k-2"})
+        ).json()
         assert third["result_id"] == first["result_id"] + 1
         assert len(published) == 2
 
@@ -150,6 +156,7 @@ async def test_latest_frame_is_a_jpeg_and_health_routes_answer() -> None:
         assert response.status_code == 200
         assert response.headers["content-type"] == "image/jpeg"
         image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None
         assert image.shape == (240, 320, 3)
         assert int(response.headers["x-frame-id"]) >= 1
         assert (await client.get("/healthz")).json()["status"] == "ok"
@@ -203,6 +210,7 @@ async def test_image_sequence_camera_with_the_pcb_classifier_gives_golden_result
     streams = {}
     for board in golden:
         image = cv2.imread(str(shared_models / "pcb-aoi" / f"{board}.png"), cv2.IMREAD_COLOR)
+        assert image is not None
         # A PNG image sequence: OpenCV reads it as a video, losslessly and at odd sizes
         # (video codecs would cut the odd row, which moves this sensitive model's scores).
         folder = tmp_path / board
@@ -231,10 +239,14 @@ async def test_demo_workflow_agrees_with_the_scene_ground_truth() -> None:
     from simulators.camera import ConveyorScene
     from simulators.train_part_classifier import window_label
 
-    config = make_config(streams={
-        "cam": {"source": {"type": "synthetic", "width": 640, "height": 480, "fps": 30},
-                "workflow": "demo"}
-    })
+    config = make_config(
+        streams={
+            "cam": {
+                "source": {"type": "synthetic", "width": 640, "height": 480, "fps": 30},
+                "workflow": "demo",
+            }
+        }
+    )
     classes = ("empty", "good", "defect")
     scene = ConveyorScene(640, 480)
     agree = 0
@@ -260,9 +272,10 @@ async def test_video_file_camera_delivers_its_frames_in_order(tmp_path: Path) ->
             "outputs": [{"type": "JsonField", "name": "image", "selector": "$inputs.image"}],
         }
     }
-    config = make_config(workflows={"raw": workflow}, streams={
-        "cam": {"source": {"type": "video_file", "path": str(video)}, "workflow": "raw"}
-    })
+    config = make_config(
+        workflows={"raw": workflow},
+        streams={"cam": {"source": {"type": "video_file", "path": str(video)}, "workflow": "raw"}},
+    )
     async with running_gateway(config) as (gateway, _, _published):
         stream = gateway.streams["cam"]
         await wait_until(lambda: stream.capture.health().frames >= 30)  # looped at least once

@@ -1,4 +1,4 @@
-"""The workflow engine: golden outputs on real models, and definition errors naming step and field."""
+"""The workflow engine: golden outputs on real models; definition errors name step and field."""
 
 from __future__ import annotations
 
@@ -21,11 +21,15 @@ from tests.conftest import ROOT
 DEMO_MODEL = ROOT / "gateway" / "defaults" / "part_classifier.onnx"
 
 
-def spec(steps: list[dict[str, Any]], outputs: list[dict[str, Any]] | None = None,
-         inputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def spec(
+    steps: list[dict[str, Any]],
+    outputs: list[dict[str, Any]] | None = None,
+    inputs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "version": "1.0",
-        "inputs": inputs or [
+        "inputs": inputs
+        or [
             {"type": "WorkflowImage", "name": "image"},
             {"type": "WorkflowParameter", "name": "threshold", "default_value": 0.5},
         ],
@@ -35,8 +39,13 @@ def spec(steps: list[dict[str, Any]], outputs: list[dict[str, Any]] | None = Non
 
 
 def classify(name: str = "cls", **fields: Any) -> dict[str, Any]:
-    return {"type": "onnx_classification", "name": name, "image": "$inputs.image",
-            "model": str(DEMO_MODEL), **fields}
+    return {
+        "type": "onnx_classification",
+        "name": name,
+        "image": "$inputs.image",
+        "model": str(DEMO_MODEL),
+        **fields,
+    }
 
 
 def expression(name: str, text: str, **variables: Any) -> dict[str, Any]:
@@ -50,34 +59,62 @@ def problems_of(definition: dict[str, Any]) -> list[str]:
 
 
 def test_pcb_classifier_golden_outputs(shared_models: Path) -> None:
-    workflow = Workflow.from_specification(spec(
-        [classify(
-            "pcb", model=str(shared_models / "pcb-aoi" / "pcb-aoi.onnx"), resize="crop",
-            resize_to=[256, 256], color_order="BGR", scale=1.0, output="loss.1",
-            class_names=["Defective", "Normal"],
-        )],
-        [{"type": "JsonField", "name": "top", "selector": "$steps.pcb.*"}],
-    ))
-    golden = {"Defective_02": ("Defective", 0.997), "Defective_25": ("Defective", 1.000),
-              "Normal_33": ("Normal", 0.934), "Normal_35": ("Normal", 0.870)}
+    workflow = Workflow.from_specification(
+        spec(
+            [
+                classify(
+                    "pcb",
+                    model=str(shared_models / "pcb-aoi" / "pcb-aoi.onnx"),
+                    resize="crop",
+                    resize_to=[256, 256],
+                    color_order="BGR",
+                    scale=1.0,
+                    output="loss.1",
+                    class_names=["Defective", "Normal"],
+                )
+            ],
+            [{"type": "JsonField", "name": "top", "selector": "$steps.pcb.*"}],
+        )
+    )
+    golden = {
+        "Defective_02": ("Defective", 0.997),
+        "Defective_25": ("Defective", 1.000),
+        "Normal_33": ("Normal", 0.934),
+        "Normal_35": ("Normal", 0.870),
+    }
     for board, (label, confidence) in golden.items():
         result = workflow.run(image=shared_models / "pcb-aoi" / f"{board}.png")
         top = result["outputs"]["top"]
         assert top["top"] == label
         assert top["confidence"] == pytest.approx(confidence, abs=0.03)
-        assert [p["class"] for p in top["predictions"]][0] == label
+        assert top["predictions"][0]["class"] == label
 
 
 def test_squeezenet_golden_outputs(shared_models: Path) -> None:
     folder = shared_models / "squeezenet-imagenet"
-    labels = [line.split(",", 1)[1].strip() for line in
-              (folder / "Labels.txt").read_text().splitlines() if line.strip()]
-    workflow = Workflow.from_specification(spec(
-        [classify("net", model=str(folder / "squeezenet1.1_fp32.onnx"), color_order="BGR",
-                  scale=1.0, mean=[104, 117, 123], class_names=labels)],
-        [{"type": "JsonField", "name": "top", "selector": "$steps.net.top"},
-         {"type": "JsonField", "name": "confidence", "selector": "$steps.net.confidence"}],
-    ))
+    labels = [
+        line.split(",", 1)[1].strip()
+        for line in (folder / "Labels.txt").read_text().splitlines()
+        if line.strip()
+    ]
+    workflow = Workflow.from_specification(
+        spec(
+            [
+                classify(
+                    "net",
+                    model=str(folder / "squeezenet1.1_fp32.onnx"),
+                    color_order="BGR",
+                    scale=1.0,
+                    mean=[104, 117, 123],
+                    class_names=labels,
+                )
+            ],
+            [
+                {"type": "JsonField", "name": "top", "selector": "$steps.net.top"},
+                {"type": "JsonField", "name": "confidence", "selector": "$steps.net.confidence"},
+            ],
+        )
+    )
     images = shared_models / "images"
     for image, (label, confidence) in {
         "winml_dog.jpg": ("golden retriever", 0.99),
@@ -90,9 +127,11 @@ def test_squeezenet_golden_outputs(shared_models: Path) -> None:
 
 
 def test_parameters_default_override_and_reject_wrong_types() -> None:
-    workflow = Workflow.from_specification(spec(
-        [expression("a", "x > threshold", x=0.7, threshold="$inputs.threshold")],
-    ))
+    workflow = Workflow.from_specification(
+        spec(
+            [expression("a", "x > threshold", x=0.7, threshold="$inputs.threshold")],
+        )
+    )
     image = np.zeros((48, 64, 3), np.uint8)
     assert workflow.run(image=image)["outputs"]["out"] is True
     assert workflow.run(image=image, threshold=0.9)["outputs"]["out"] is False
@@ -104,11 +143,15 @@ def test_parameters_default_override_and_reject_wrong_types() -> None:
 
 
 def test_pass_output_sets_the_verdict_and_timings_are_per_step() -> None:
-    workflow = Workflow.from_specification(spec(
-        [classify(), expression("a", "top == 'good'", top="$steps.cls.top")],
-        [{"type": "JsonField", "name": "pass", "selector": "$steps.a.result"},
-         {"type": "JsonField", "name": "class", "selector": "$steps.cls.top"}],
-    ))
+    workflow = Workflow.from_specification(
+        spec(
+            [classify(), expression("a", "top == 'good'", top="$steps.cls.top")],
+            [
+                {"type": "JsonField", "name": "pass", "selector": "$steps.a.result"},
+                {"type": "JsonField", "name": "class", "selector": "$steps.cls.top"},
+            ],
+        )
+    )
     image = np.full((48, 64, 3), (60, 170, 60), np.uint8)  # a good (green) part fills the view
     result = workflow.run(image=image)
     assert result["outputs"]["class"] == "good"
@@ -125,49 +168,98 @@ def test_step_failure_names_the_step() -> None:
 def test_model_is_loaded_once_for_all_users() -> None:
     models = ModelRegistry()
     for _ in range(3):
-        Workflow.from_specification(spec(
-            [classify()], [{"type": "JsonField", "name": "out", "selector": "$steps.cls.top"}]
-        ), models=models)
+        Workflow.from_specification(
+            spec(
+                [classify()], [{"type": "JsonField", "name": "out", "selector": "$steps.cls.top"}]
+            ),
+            models=models,
+        )
     assert len(models) == 1
 
 
 @pytest.mark.parametrize(
     ("steps", "outputs", "expected"),
     [
-        ([{"type": "nonsense", "name": "a"}], None,
-         "step 'a' field 'type': unknown step type 'nonsense' (known: expression, "),
-        ([expression("a", "x > 1", x="$inputs.nothing")], None,
-         "step 'a' field 'variables': $inputs.nothing: no input named 'nothing'"),
-        ([expression("a", "x > 1", x="$steps.ghost.result")], None,
-         "step 'a' field 'variables': $steps.ghost.result: no step named 'ghost'"),
-        ([expression("a", "x > 1", x="$steps..oops")], None,
-         "step 'a' field 'variables': not a valid selector: '$steps..oops'"),
-        ([classify(), expression("a", "x", x="$steps.cls.colour")], None,
-         "step 'a' field 'variables': $steps.cls.colour: step 'cls' has no output 'colour' "
-         "(outputs: class_id, confidence, predictions, top)"),
-        ([classify(image="$inputs.threshold")], None,
-         "step 'cls' field 'image': $inputs.threshold is a parameter, this field takes an image"),
-        ([expression("a", "x", x="$inputs.image")], None,
-         "step 'a' field 'variables': $inputs.image is an image, this field takes a value"),
+        (
+            [{"type": "nonsense", "name": "a"}],
+            None,
+            "step 'a' field 'type': unknown step type 'nonsense' (known: expression, ",
+        ),
+        (
+            [expression("a", "x > 1", x="$inputs.nothing")],
+            None,
+            "step 'a' field 'variables': $inputs.nothing: no input named 'nothing'",
+        ),
+        (
+            [expression("a", "x > 1", x="$steps.ghost.result")],
+            None,
+            "step 'a' field 'variables': $steps.ghost.result: no step named 'ghost'",
+        ),
+        (
+            [expression("a", "x > 1", x="$steps..oops")],
+            None,
+            "step 'a' field 'variables': not a valid selector: '$steps..oops'",
+        ),
+        (
+            [classify(), expression("a", "x", x="$steps.cls.colour")],
+            None,
+            "step 'a' field 'variables': $steps.cls.colour: step 'cls' has no output 'colour' "
+            "(outputs: class_id, confidence, predictions, top)",
+        ),
+        (
+            [classify(image="$inputs.threshold")],
+            None,
+            "step 'cls' field 'image': $inputs.threshold is a parameter, this field takes an image",
+        ),
+        (
+            [expression("a", "x", x="$inputs.image")],
+            None,
+            "step 'a' field 'variables': $inputs.image is an image, this field takes a value",
+        ),
         ([classify(model="missing.onnx")], None, "step 'cls' field 'model': model file not found"),
         ([classify(scale="big")], None, "step 'cls' field 'scale': Input should be a valid number"),
-        ([classify(colour="RGB")], None, "step 'cls' field 'colour': Extra inputs are not permitted"),
-        ([classify(output="nope")], None,
-         "step 'cls' field 'output': model has no output 'nope' (outputs: ['probabilities'])"),
+        (
+            [classify(colour="RGB")],
+            None,
+            "step 'cls' field 'colour': Extra inputs are not permitted",
+        ),
+        (
+            [classify(output="nope")],
+            None,
+            "step 'cls' field 'output': model has no output 'nope' (outputs: ['probabilities'])",
+        ),
         ([expression("a", "x >", x=1)], None, "step 'a' field 'expression': Value error, invalid"),
-        ([expression("a", "y > 1", x=1)], None,
-         "step 'a' field 'expression': unknown name 'y' in expression (variables: x)"),
-        ([expression("a", "__import__('os').system('true')")], None,
-         "step 'a' field 'expression': unknown function '__import__'"),
-        ([expression("a", "b", b="$steps.b.result"), expression("b", "a", a="$steps.a.result")],
-         None, "steps form a cycle"),
+        (
+            [expression("a", "y > 1", x=1)],
+            None,
+            "step 'a' field 'expression': unknown name 'y' in expression (variables: x)",
+        ),
+        (
+            [expression("a", "__import__('os').system('true')")],
+            None,
+            "step 'a' field 'expression': unknown function '__import__'",
+        ),
+        (
+            [expression("a", "b", b="$steps.b.result"), expression("b", "a", a="$steps.a.result")],
+            None,
+            "steps form a cycle",
+        ),
         ([expression("a", "1"), expression("a", "2")], None, "step 'a' field 'name': duplicate"),
-        ([expression("a", "1")], [{"type": "JsonField", "name": "o", "selector": "$steps.zz.result"}],
-         "field 'outputs.o.selector': no step named 'zz'"),
-        ([expression("a", "1")], [{"type": "JsonField", "name": "o", "selector": "$steps.a.res"}],
-         "field 'outputs.o.selector': $steps.a.res: step 'a' has no output 'res'"),
-        ([expression("a", "1")], [{"type": "JsonField", "name": "o", "selector": "steps.a"}],
-         "field 'outputs.o.selector': not a selector: 'steps.a'"),
+        (
+            [expression("a", "1")],
+            [{"type": "JsonField", "name": "o", "selector": "$steps.zz.result"}],
+            "field 'outputs.o.selector': no step named 'zz'",
+        ),
+        (
+            [expression("a", "1")],
+            [{"type": "JsonField", "name": "o", "selector": "$steps.a.res"}],
+            "field 'outputs.o.selector': $steps.a.res: step 'a' has no output 'res'",
+        ),
+        (
+            [expression("a", "1")],
+            [{"type": "JsonField", "name": "o", "selector": "steps.a"}],
+            "field 'outputs.o.selector': not a selector: 'steps.a'",
+        ),
     ],
 )
 def test_definition_errors_name_step_and_field(
@@ -191,9 +283,9 @@ def test_expression_cannot_reach_python_internals() -> None:
 
 
 def test_image_input_accepts_paths_and_arrays(tmp_path: Path) -> None:
-    workflow = Workflow.from_specification(spec(
-        [classify()], [{"type": "JsonField", "name": "top", "selector": "$steps.cls.top"}]
-    ))
+    workflow = Workflow.from_specification(
+        spec([classify()], [{"type": "JsonField", "name": "top", "selector": "$steps.cls.top"}])
+    )
     image = np.full((48, 64, 3), (50, 60, 200), np.uint8)  # a red (defective) part
     path = tmp_path / "part.png"
     cv2.imwrite(str(path), image)

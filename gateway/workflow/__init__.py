@@ -1,8 +1,8 @@
 """Workflows: load a definition, compile it once, run it on images.
 
-    from gateway.workflow import Workflow
-    wf = Workflow.load("inspect.yaml")
-    result = wf.run(image="part.png", confidence=0.5)   # plain Python data
+from gateway.workflow import Workflow
+wf = Workflow.load("inspect.yaml")
+result = wf.run(image="part.png", confidence=0.5)   # plain Python data
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def read_definition(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix == ".json" else YAML(typ="safe").load(text)
     except (ValueError, YAMLError) as exc:
-        raise WorkflowDefinitionError([DefinitionProblem(f"cannot parse: {exc}")], str(path)) from None
+        raise WorkflowDefinitionError(
+            [DefinitionProblem(f"cannot parse: {exc}")], str(path)
+        ) from None
     if not isinstance(data, dict):
         raise WorkflowDefinitionError([DefinitionProblem("must be a mapping")], str(path))
     return data
@@ -90,7 +92,9 @@ class Workflow:
         """Images as arrays (BGR) or file paths, parameters by name; returns the outputs
         plus `pass` (when the workflow defines it) and per-step timings."""
         images = {
-            name: _as_image(inputs.pop(name)) for name in self.compiled.image_inputs if name in inputs
+            name: _as_image(inputs.pop(name))
+            for name in self.compiled.image_inputs
+            if name in inputs
         }
         run = self.compiled.run(images, self.compiled.bind(inputs))
         return {"outputs": run.outputs, "pass": run.passed, "steps_ms": run.steps_ms}

@@ -196,7 +196,9 @@ def compile_workflow(
     seen_inputs: set[str] = set()
     for item in definition.inputs:
         if item.name in seen_inputs:
-            problems.append(DefinitionProblem(f"duplicate input name {item.name!r}", None, "inputs"))
+            problems.append(
+                DefinitionProblem(f"duplicate input name {item.name!r}", None, "inputs")
+            )
         seen_inputs.add(item.name)
         if isinstance(item, ImageInput):
             image_inputs.append(item.name)
@@ -220,7 +222,9 @@ def compile_workflow(
         if step_cls is None:
             known = ", ".join(sorted(known_types))
             problems.append(
-                DefinitionProblem(f"unknown step type {step_def.type!r} (known: {known})", name, "type")
+                DefinitionProblem(
+                    f"unknown step type {step_def.type!r} (known: {known})", name, "type"
+                )
             )
             continue
         raw_fields = step_def.fields()
@@ -233,7 +237,13 @@ def compile_workflow(
             wants_image = _kind_check(step_cls, field_name)
             for text in selectors:
                 problem = _check_selector(
-                    text, name, step_names, image_inputs, parameters, wants_image, known_types,
+                    text,
+                    name,
+                    step_names,
+                    image_inputs,
+                    parameters,
+                    wants_image,
+                    known_types,
                     definition,
                 )
                 if problem is not None:
@@ -260,9 +270,7 @@ def compile_workflow(
             problems.append(DefinitionProblem(f"{type(exc).__name__}: {exc}", name, None))
             continue
         built[name] = step
-        planned[name] = _PlannedStep(
-            step, raw_fields, dynamic, None if dynamic else fields
-        )
+        planned[name] = _PlannedStep(step, raw_fields, dynamic, None if dynamic else fields)
 
     # Step outputs named by selectors must exist (known only once steps are built).
     for step_def in definition.steps:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -35,10 +35,11 @@ class TensorSpec:
     dtype: type = np.float32
 
 
-def to_tensor(image: npt.NDArray[np.uint8], spec: TensorSpec) -> npt.NDArray[np.generic]:
+def to_tensor(image: npt.NDArray[np.uint8], spec: TensorSpec) -> npt.NDArray[Any]:
     """A BGR or grey HxW(x3) uint8 image as a 1x3xHxW tensor: (pixel * scale - mean) / std."""
+    resized: npt.NDArray[Any] = image
     if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)  # type: ignore[assignment]
     if spec.resize == "crop":
         pre_w, pre_h = spec.resize_to or (spec.width, spec.height)
         resized = cv2.resize(image, (pre_w, pre_h), interpolation=INTERPOLATION[spec.interpolation])
@@ -50,7 +51,7 @@ def to_tensor(image: npt.NDArray[np.uint8], spec: TensorSpec) -> npt.NDArray[np.
         )
     if spec.color_order == "RGB":
         resized = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
-    tensor = resized.astype(np.float32)
+    tensor: npt.NDArray[Any] = resized.astype(np.float32)
     if spec.scale != 1.0:
         tensor *= spec.scale
     if any(spec.mean):

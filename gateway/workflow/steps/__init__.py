@@ -15,6 +15,4 @@ STEP_CLASSES: tuple[type[Step[Any]], ...] = (OnnxClassification, Expression)
 
 def step_types() -> Mapping[str, type[Step[Any]]]:
     """Every accepted type name (ours and aliases) to its step class."""
-    return MappingProxyType(
-        {name: cls for cls in STEP_CLASSES for name in cls.type_names}
-    )
+    return MappingProxyType({name: cls for cls in STEP_CLASSES for name in cls.type_names})

@@ -58,7 +58,7 @@ class OnnxClassification(Step[ClassificationFields]):
             raise FieldError(
                 "model",
                 f"model input {self.model.input_name!r} has shape {list(self.model.input_shape)}; "
-                "an NCHW image input is needed"
+                "an NCHW image input is needed",
             )
         if fields.input_size is not None:
             width, height = fields.input_size
@@ -70,7 +70,7 @@ class OnnxClassification(Step[ClassificationFields]):
         if fields.output is not None and fields.output not in self.model.output_names:
             raise FieldError(
                 "output",
-                f"model has no output {fields.output!r} (outputs: {list(self.model.output_names)})"
+                f"model has no output {fields.output!r} (outputs: {list(self.model.output_names)})",
             )
         self._output = fields.output or self._first_numeric_output()
         self.spec = TensorSpec(

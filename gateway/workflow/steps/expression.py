@@ -64,14 +64,15 @@ class Expression(Step[ExpressionFields]):
             raise FieldError(
                 "expression",
                 f"unknown function {sorted(unknown_calls)[0]!r} in expression "
-                f"(allowed: {', '.join(sorted(FUNCTIONS))})"
+                f"(allowed: {', '.join(sorted(FUNCTIONS))})",
             )
         names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} - called
         unknown = names - fields.variables.keys() - CONSTANTS
         if unknown:
             known = ", ".join(sorted(fields.variables)) or "none"
             raise FieldError(
-                "expression", f"unknown name {sorted(unknown)[0]!r} in expression (variables: {known})"
+                "expression",
+                f"unknown name {sorted(unknown)[0]!r} in expression (variables: {known})",
             )
         self._parsed = EvalWithCompoundTypes(functions=FUNCTIONS).parse(fields.expression)
 

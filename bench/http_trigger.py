@@ -104,7 +104,7 @@ def latency(port: int, requests: int) -> dict[str, Any]:
         trigger_ms.append((time.perf_counter() - start) * 1000)
         failures += status != 200 or not json.loads(body)["success"]
     conn.close()
-    summary = {}
+    summary: dict[str, Any] = {}
     for name, values in (("echo", echo_ms), ("trigger", trigger_ms)):
         summary[name] = {
             "p50_ms": statistics.median(values),

@@ -296,21 +296,19 @@ def parse_config(
 
     missing: list[tuple[Any, ...]] = []
     _substitute_env(root, os.environ if env is None else env, (), missing)
-    if missing:
-        raise ConfigError(
-            [ConfigIssue(file, *_locate(root, path), message) for path, message in missing]
-        )
+    issues = [ConfigIssue(file, *_locate(root, path), message) for path, message in missing]
     try:
-        return GatewayConfig.model_validate(
+        config = GatewayConfig.model_validate(
             _plain(root), context={"base_dir": base_dir} if base_dir else None
         )
     except ValidationError as exc:
-        issues = []
         for error in exc.errors(include_url=False):
             line, key_path = _locate(root, error["loc"])
             message = error["msg"].removeprefix("Value error, ")
             issues.append(ConfigIssue(file, line, key_path, message))
-        raise ConfigError(issues) from None
+    if issues:
+        raise ConfigError(sorted(issues, key=lambda issue: issue.line or 0))
+    return config
 
 
 def _plain(node: Any) -> Any:

@@ -20,6 +20,15 @@ from tests.conftest import (
     wait_until,
 )
 
+RAW_IMAGE_WORKFLOW = {
+    "specification": {
+        "inputs": [{"type": "WorkflowImage", "name": "image"}],
+        "steps": [],
+        "outputs": [{"type": "JsonField", "name": "image", "selector": "$inputs.image"}],
+    }
+}
+"""Outputs the frame itself, so a test can read the frame index stripe the workflow saw."""
+
 
 def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
@@ -52,15 +61,8 @@ async def test_trigger_returns_the_workflow_result_for_the_latest_frame() -> Non
 
 async def test_result_is_computed_on_the_frame_it_names() -> None:
     """The frame id in the result is the frame the workflow saw (checked via the pixels)."""
-    workflow = {
-        "specification": {
-            "inputs": [{"type": "WorkflowImage", "name": "image"}],
-            "steps": [],
-            "outputs": [{"type": "JsonField", "name": "image", "selector": "$inputs.image"}],
-        }
-    }
     config = make_config(
-        workflows={"raw": workflow},
+        workflows={"raw": RAW_IMAGE_WORKFLOW},
         streams={
             "cam": {"source": {"type": "synthetic", "width": 320, "height": 240}, "workflow": "raw"}
         },
@@ -265,15 +267,8 @@ async def test_video_file_camera_delivers_its_frames_in_order(tmp_path: Path) ->
     from simulators.camera import ConveyorScene, write_video
 
     video = write_video(tmp_path / "conveyor.avi", ConveyorScene(320, 240), frames=20, fps=50.0)
-    workflow = {
-        "specification": {
-            "inputs": [{"type": "WorkflowImage", "name": "image"}],
-            "steps": [],
-            "outputs": [{"type": "JsonField", "name": "image", "selector": "$inputs.image"}],
-        }
-    }
     config = make_config(
-        workflows={"raw": workflow},
+        workflows={"raw": RAW_IMAGE_WORKFLOW},
         streams={"cam": {"source": {"type": "video_file", "path": str(video)}, "workflow": "raw"}},
     )
     async with running_gateway(config) as (gateway, _, _published):

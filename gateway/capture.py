@@ -181,10 +181,6 @@ class CaptureBuffer:
             self._thread = None
         self._connected = False
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def _run(self) -> None:
         backoff = self._reconnect.initial_s
         while not self._stop.is_set():

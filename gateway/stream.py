@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -270,6 +270,3 @@ class Stream:
             "counters": dict(self.counters),
             "last_error": None if self.last_error is None else self.last_error.to_dict(),
         }
-
-    def parameters(self) -> Mapping[str, Any]:
-        return self.workflow.bind(self._parameters)

@@ -114,10 +114,6 @@ class CompiledWorkflow:
         self.parameters = parameters
         self._outputs = [(output.name, output.selector) for output in definition.outputs]
 
-    @property
-    def step_names(self) -> list[str]:
-        return [planned.step.name for planned in self._plan]
-
     def bind(self, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults with `overrides` applied; unknown names and wrong types raise ParameterError."""
         values = dict(self.parameters)

@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# System packages the tests use: a Mosquitto broker (started per test on a free port).
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo run test lint typecheck pytest bench model clean
+.PHONY: demo run test system-packages lint typecheck pytest bench model clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +22,14 @@ demo: $(STAMP)  ## the whole gateway on simulators (Ctrl-C stops)
 run: $(STAMP)   ## the gateway alone, on the embedded default config
 	$(BIN)/gateway run
 
-test: lint typecheck pytest  ## ruff, mypy --strict, pytest
+test: system-packages lint typecheck pytest  ## ruff, mypy --strict, pytest
+
+system-packages:
+	@if [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null 2>&1; then \
+	  echo "installing mosquitto (MQTT broker for the tests)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends mosquitto; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

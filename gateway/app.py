@@ -16,6 +16,7 @@ import structlog
 
 from adapters.base import Adapter
 from adapters.http import HttpAdapter, create_app
+from adapters.mqtt import MqttAdapter
 from gateway.capture import CaptureBuffer, FrameSource, OpenCVSource
 from gateway.config import (
     GatewayConfig,
@@ -121,7 +122,11 @@ class Gateway:
         self.workflows = workflows
         self.dispatcher = Dispatcher(streams, self.bus)
         self.http: HttpAdapter | None = None
+        self.mqtt: MqttAdapter | None = None
         self.adapters: list[Adapter] = []
+        if config.mqtt.enabled:
+            self.mqtt = MqttAdapter(self.dispatcher, self.bus, config.mqtt, config.gateway_id)
+            self.adapters.append(self.mqtt)
         if config.http.enabled:
             self.http = HttpAdapter(
                 create_app(self.dispatcher, config.http, config.gateway_id), config.http

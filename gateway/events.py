@@ -73,6 +73,8 @@ class Trigger:
     received_at: float = field(default_factory=time.time)
     received_mono: float = field(default_factory=time.monotonic)
     part_id: int | None = None
+    expires_mono: float | None = None
+    """A caller's deadline (e.g. MQTT Message Expiry); the stream's own timeout still applies."""
 
 
 @dataclass(frozen=True, slots=True)

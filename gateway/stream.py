@@ -153,10 +153,13 @@ class Stream:
                 f"stream {self.id!r}: {self._queue.maxsize} triggers already waiting",
             )
         self.counters["accepted"] += 1
-        remaining = self.config.trigger_timeout_ms / 1000.0 - (
-            time.monotonic() - trigger.received_mono
+        deadline = trigger.received_mono + self.config.trigger_timeout_ms / 1000.0
+        reason = f"no result within trigger_timeout_ms {self.config.trigger_timeout_ms:g}"
+        if trigger.expires_mono is not None and trigger.expires_mono < deadline:
+            deadline, reason = trigger.expires_mono, "the trigger expired before its result"
+        job.timeout = loop.call_later(
+            max(deadline - time.monotonic(), 0.0), self._expire, job, reason
         )
-        job.timeout = loop.call_later(max(remaining, 0.0), self._expire, job)
         return future
 
     def _reject(self, job: _Job, code: ErrorCode, message: str) -> asyncio.Future[InspectionResult]:
@@ -164,15 +167,8 @@ class Stream:
         self._finish(job, self._error(job, code, message))
         return job.future
 
-    def _expire(self, job: _Job) -> None:
-        self._finish(
-            job,
-            self._error(
-                job,
-                ErrorCode.TIMEOUT,
-                f"no result within trigger_timeout_ms {self.config.trigger_timeout_ms:g}",
-            ),
-        )
+    def _expire(self, job: _Job, reason: str) -> None:
+        self._finish(job, self._error(job, ErrorCode.TIMEOUT, reason))
 
     @staticmethod
     def _error(job: _Job, code: ErrorCode, message: str) -> InspectionResult:

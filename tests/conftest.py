@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from gateway.app import Gateway, SourceFactory, build_source
 from gateway.capture import FrameSource
 from gateway.config import GatewayConfig, SourceConfig
 from gateway.events import InspectionResult
+from tests.brokers import Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MODELS = (ROOT.parent / "shared" / "models").resolve()
@@ -93,3 +94,13 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> N
 
 async def first_frame(gateway: Gateway, stream: str = "cam") -> None:
     await wait_until(lambda: gateway.streams[stream].capture.latest() is not None)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -90,7 +90,7 @@ class MqttAdapter:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=mqtt.MQTTv5
         )
-        if config.username is not None:
+        if config.username:
             password = config.password.get_secret_value() if config.password else None
             client.username_pw_set(config.username, password)
         if config.tls is not None:

@@ -48,7 +48,8 @@ class MqttTriggerClient:
         self._client.on_socket_open = lambda c, u, sock: _nodelay(sock)
         self._client.on_message = self._on_message
         self._connected = threading.Event()
-        self._client.on_connect = lambda c, u, f, rc, p: self._connected.set()
+        self.refused: str | None = None
+        self._client.on_connect = self._on_connect
         self._reply_topic = f"sim/{uuid.uuid4().hex}/reply"
         self._waiting: dict[bytes, queue.Queue[dict[str, Any]]] = {}
         self.messages: queue.Queue[tuple[str, dict[str, Any] | bytes, bool]] = queue.Queue()
@@ -59,6 +60,9 @@ class MqttTriggerClient:
         self._client.connect(self._host, self._port, keepalive=30)
         self._client.loop_start()
         if not self._connected.wait(5.0):
+            self.__exit__()
+            if self.refused is not None:
+                raise ConnectionRefusedError(f"MQTT connection refused: {self.refused}")
             raise TimeoutError(f"no MQTT connection to {self._host}:{self._port}")
         if self._protocol == mqtt.MQTTv5:
             self.listen(self._reply_topic)
@@ -67,6 +71,14 @@ class MqttTriggerClient:
     def __exit__(self, *exc: object) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            self.refused = str(reason)
+        else:
+            self._connected.set()
 
     def _sync(self) -> None:
         """Wait until the broker has processed our earlier requests (a ping round trip)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -29,15 +30,17 @@ def mosquitto_binary() -> str:
 class Mosquitto:
     """One broker process; `restart()` keeps its port (for broker-restart tests)."""
 
-    def __init__(self, workdir: Path, extra_config: str = "") -> None:
+    def __init__(self, workdir: Path, settings: str = "allow_anonymous true\n") -> None:
+        """`settings`: listener options (TLS files, password_file...) after the listener line."""
         self.port = _free_port()
         self._config = workdir / "mosquitto.conf"
+        # As root, mosquitto drops to user `mosquitto`, who cannot read the test's private files.
+        run_as = "user root\n" if os.geteuid() == 0 else ""
         self._config.write_text(
+            run_as + "persistence false\n"
+            "log_type error\n"
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "set_tcp_nodelay true\n"
-            "persistence false\n"
-            "log_type error\n" + extra_config
+            "set_tcp_nodelay true\n" + settings
         )
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -71,6 +74,8 @@ class Mosquitto:
                 self._process.stderr.close()
             self._process = None
 
-    def restart(self) -> None:
+    def kill(self) -> None:
+        """SIGKILL: the broker dies without a goodbye to anyone."""
+        if self._process is not None:
+            self._process.kill()
         self.stop()
-        self.start()

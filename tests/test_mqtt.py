@@ -205,7 +205,7 @@ async def test_results_during_a_broker_outage_are_delivered_after_it(tmp_path: A
         # the gateway reconnects 3 s after the broker returns: time for the listener to subscribe
         async with gateway_on(broker, reconnect_s=3) as (gateway, _):
             assert gateway.mqtt is not None
-            broker.stop()
+            broker.kill()
             await wait_until(lambda: gateway.mqtt is not None and not gateway.mqtt.connected)
             for index in range(5):  # results produced while the broker is away
                 await gateway.dispatcher.inspect(Trigger("cam", Source.PYTHON, f"out-{index}"))

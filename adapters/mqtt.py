@@ -132,6 +132,7 @@ class MqttAdapter:
             if self._connected:
                 info = client.publish(f"{self.prefix}/status", b"offline", qos=1, retain=True)
                 await asyncio.to_thread(info.wait_for_publish, 2.0)
+            self._connected = False  # a disconnect we asked for is not worth a warning
             client.disconnect()
             await asyncio.to_thread(client.loop_stop)
         self._connected = False

@@ -45,7 +45,7 @@ class MqttTriggerClient:
             self._client.username_pw_set(username, password)
         if tls_ca is not None:
             self._client.tls_set(ca_certs=tls_ca)
-        self._client.on_socket_open = lambda c, u, sock: _nodelay(sock)
+        self._client.on_socket_open = lambda c, u, sock: nodelay(sock)
         self._client.on_message = self._on_message
         self._connected = threading.Event()
         self.refused: str | None = None
@@ -152,6 +152,7 @@ class MqttTriggerClient:
         payload: bytes | dict[str, Any] = b"",
         timeout_s: float = 10.0,
         expiry_s: int | None = None,
+        qos: int = 1,
     ) -> dict[str, Any]:
         """Publish a trigger and wait for its answer on the response topic (MQTT v5)."""
         correlation = uuid.uuid4().bytes
@@ -159,7 +160,7 @@ class MqttTriggerClient:
         with self._lock:
             self._waiting[correlation] = answers
         try:
-            self.publish(stream, payload, correlation=correlation, expiry_s=expiry_s)
+            self.publish(stream, payload, correlation=correlation, expiry_s=expiry_s, qos=qos)
             return answers.get(timeout=timeout_s)
         finally:
             with self._lock:
@@ -178,7 +179,7 @@ class MqttTriggerClient:
                     return body
 
 
-def _nodelay(sock: Any) -> None:
+def nodelay(sock: Any) -> None:
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 

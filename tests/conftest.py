@@ -16,7 +16,7 @@ from gateway.app import Gateway, SourceFactory, build_source
 from gateway.capture import FrameSource
 from gateway.config import GatewayConfig, SourceConfig
 from gateway.events import InspectionResult
-from tests.brokers import Mosquitto
+from simulators.broker import Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MODELS = (ROOT.parent / "shared" / "models").resolve()

@@ -14,8 +14,8 @@ from gateway.app import Gateway, SourceFactory, build_source
 from gateway.capture import FrameSource
 from gateway.config import SourceConfig
 from gateway.events import InspectionResult, Source, Trigger
+from simulators.broker import Mosquitto
 from simulators.mqtt_client import MqttTriggerClient
-from tests.brokers import Mosquitto
 from tests.conftest import ROOT, first_frame, make_config, wait_until
 from tests.test_http_errors import StalledCamera
 

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gateway.app import Gateway
+from simulators.broker import Mosquitto
 from simulators.mqtt_client import MqttTriggerClient
-from tests.brokers import Mosquitto
 from tests.conftest import ROOT, first_frame, make_config
 
 PREFIX = "gateway/secure"

@@ -1,4 +1,4 @@
-"""A private Mosquitto broker on a free loopback port, started and stopped by the tests."""
+"""A private Mosquitto broker on a free loopback port, for the tests, benchmarks and demo."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-
-import pytest
 
 
 def _free_port() -> int:
@@ -23,7 +21,7 @@ def mosquitto_binary() -> str:
         "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
     )
     if found is None:
-        pytest.fail("mosquitto is not installed: run `make test`, which installs it")
+        raise FileNotFoundError("mosquitto is not installed (`make test` installs it)")
     return found
 
 

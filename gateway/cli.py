@@ -6,8 +6,10 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import structlog
@@ -21,6 +23,7 @@ from gateway.config import (
     load_config,
 )
 from gateway.logs import configure_logging
+from simulators.broker import Mosquitto
 
 log = structlog.get_logger(__name__)
 
@@ -134,47 +137,100 @@ def check_config(config_file: Path) -> None:
     type=float,
     default=2.0,
     show_default=True,
-    help="HTTP triggers per second from the simulated client.",
+    help="Triggers per second from each simulated client.",
 )
 @click.option(
     "--port", type=int, default=8000, show_default=True, help="HTTP port (0 = any free port)."
 )
 def demo(duration: float | None, rate: float, port: int) -> None:
-    """The whole gateway on simulators: a synthetic conveyor camera, the demo workflow, and a
-    simulated client triggering over HTTP, with each result printed as it comes."""
-    from simulators.http_client import format_result, trigger_loop
-
+    """The whole gateway on simulators: a synthetic conveyor camera, the demo workflow, and
+    simulated clients triggering over HTTP and (when Mosquitto is installed, on a private
+    broker) MQTT, with each result printed as it comes."""
     os.environ.setdefault("GATEWAY_HTTP_PORT", str(port))
     config, config_dir = _load_or_exit(None)
     configure_logging("warning", "console")
-
-    async def main(stop: asyncio.Event) -> int:
-        gateway = _build_or_exit(config, config_dir)
-        async with gateway:
-            assert gateway.http is not None
-            url = f"http://127.0.0.1:{gateway.http.port}"
-            click.echo(
-                f"demo gateway at {url} (try {url}/docs); triggering 'conveyor' at {rate:g}/s"
+    with tempfile.TemporaryDirectory(prefix="gateway-demo-") as workdir:
+        broker = _start_demo_broker(Path(workdir))
+        if broker is not None:
+            mqtt = config.mqtt.model_copy(update={"enabled": True, "port": broker.port})
+            config = config.model_copy(update={"mqtt": mqtt})
+        try:
+            code = _run_until_signalled(
+                lambda stop: _demo(config, config_dir, stop, rate, duration)
             )
-            client = asyncio.create_task(
+        finally:
+            if broker is not None:
+                broker.stop()
+    sys.exit(code)
+
+
+def _start_demo_broker(workdir: Path) -> Mosquitto | None:
+    try:
+        broker = Mosquitto(workdir)
+        broker.start()
+    except (FileNotFoundError, RuntimeError) as exc:
+        click.echo(f"MQTT disabled in the demo ({exc}); `apt-get install mosquitto` enables it")
+        return None
+    return broker
+
+
+async def _demo(
+    config: GatewayConfig,
+    config_dir: Path,
+    stop: asyncio.Event,
+    rate: float,
+    duration: float | None,
+) -> int:
+    from simulators.http_client import format_result, trigger_loop
+    from simulators.mqtt_client import mqtt_trigger_loop
+
+    gateway = _build_or_exit(config, config_dir)
+    async with gateway:
+        assert gateway.http is not None
+        url = f"http://127.0.0.1:{gateway.http.port}"
+        click.echo(f"demo gateway at {url} (try {url}/docs); triggering 'conveyor' at {rate:g}/s")
+        seconds = duration or 365 * 86400.0
+        clients: list[asyncio.Task[Any]] = [
+            asyncio.create_task(
                 trigger_loop(
                     url,
                     "conveyor",
                     rate_hz=rate,
-                    duration_s=duration or 365 * 86400.0,
-                    on_result=lambda status, body: click.echo(format_result(status, body)),
+                    duration_s=seconds,
+                    on_result=lambda status, body: click.echo(
+                        format_result(f"HTTP {status}", body)
+                    ),
                 )
             )
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({client, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if client.done():
-                click.echo(f"results: {dict(client.result())}")
-            else:
-                client.cancel()
-        return 0
-
-    sys.exit(_run_until_signalled(main))
+        ]
+        if gateway.mqtt is not None:
+            click.echo(f"MQTT on 127.0.0.1:{config.mqtt.port}, topics {gateway.mqtt.prefix}/...")
+            clients.append(
+                asyncio.create_task(
+                    asyncio.to_thread(
+                        mqtt_trigger_loop,
+                        "127.0.0.1",
+                        config.mqtt.port,
+                        gateway.mqtt.prefix,
+                        "conveyor",
+                        rate,
+                        seconds,
+                        stop,
+                        lambda body: click.echo(format_result("MQTT    ", body)),
+                    )
+                )
+            )
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({*clients, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        stopper.cancel()
+        await asyncio.wait(clients, timeout=5)
+        for client in clients:
+            client.cancel()
+        first = clients[0]
+        if first.done() and not first.cancelled() and first.exception() is None:
+            click.echo(f"HTTP results: {dict(first.result())}")
+    return 0
 
 
 def _load_or_exit(config_path: Path | None) -> tuple[GatewayConfig, Path]:

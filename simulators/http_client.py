@@ -46,14 +46,15 @@ async def trigger_loop(
     return tally
 
 
-def format_result(status: int, body: dict[str, Any]) -> str:
+def format_result(label: str, body: dict[str, Any]) -> str:
+    """One line per result, e.g. `HTTP 200  #12  frame 340  PASS  class=good ...`."""
     if body.get("error"):
-        return f"HTTP {status}  {body['error']['name']}: {body['error']['message']}"
+        return f"{label}  {body['error']['name']}: {body['error']['message']}"
     outputs = body.get("outputs", {})
     verdict = "PASS" if body.get("pass") else "FAIL"
     shown = ", ".join(f"{k}={v}" for k, v in outputs.items() if k != "pass")
     return (
-        f"HTTP {status}  #{body['result_id']:<5} frame {body['frame_id']:<6} {verdict}  {shown}  "
+        f"{label}  #{body['result_id']:<5} frame {body['frame_id']:<6} {verdict}  {shown}  "
         f"({body['timings']['total_ms']:.1f} ms, frame age {body['frame_age_ms']:.1f} ms)"
     )
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             rate_hz=args.rate,
             count=args.count,
             api_key=args.api_key,
-            on_result=lambda status, body: print(format_result(status, body)),
+            on_result=lambda status, body: print(format_result(f"HTTP {status}", body)),
         )
     )
     print(dict(tally))

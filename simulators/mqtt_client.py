@@ -179,6 +179,28 @@ class MqttTriggerClient:
                     return body
 
 
+def mqtt_trigger_loop(
+    host: str,
+    port: int,
+    prefix: str,
+    stream: str,
+    rate_hz: float,
+    duration_s: float,
+    stop: Any,
+    on_answer: Any,
+) -> int:
+    """Trigger at `rate_hz` until `duration_s` passes or `stop.is_set()`; returns the count."""
+    deadline = time.monotonic() + duration_s
+    sent = 0
+    with MqttTriggerClient(host, port, prefix=prefix) as client:
+        while time.monotonic() < deadline and not stop.is_set():
+            started = time.monotonic()
+            on_answer(client.trigger(stream, {"trigger_id": f"mqtt-{sent}"}))
+            sent += 1
+            time.sleep(max(0.0, 1.0 / rate_hz - (time.monotonic() - started)))
+    return sent
+
+
 def nodelay(sock: Any) -> None:
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -169,3 +169,29 @@ def test_gateway_run_serves_and_stops_cleanly_on_sigterm() -> None:
             process.wait(timeout=5)
         if process.stderr is not None:
             process.stderr.close()
+
+
+def test_demo_runs_for_a_bounded_time_over_http_and_mqtt() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from gateway.cli import main; main()",
+            "demo",
+            "--duration",
+            "3",
+            "--port",
+            "0",
+            "--rate",
+            "4",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    http_lines = [line for line in done.stdout.splitlines() if line.startswith("HTTP 200  #")]
+    mqtt_lines = [line for line in done.stdout.splitlines() if line.startswith("MQTT      #")]
+    assert len(http_lines) >= 5 and len(mqtt_lines) >= 5, done.stdout
+    assert "HTTP results:" in done.stdout

@@ -16,20 +16,13 @@ import asyncio
 import http.client
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
-TRIVIAL_WORKFLOW = {
-    "inputs": [{"type": "WorkflowImage", "name": "image"}],
-    "steps": [{"type": "expression", "name": "rule", "expression": "1 == 1"}],
-    "outputs": [{"type": "JsonField", "name": "pass", "selector": "$steps.rule.result"}],
-}
+from bench.report import TRIVIAL_WORKFLOW, summary, write_report
 
 
 def serve() -> None:
@@ -79,11 +72,6 @@ def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int,
     return response.status, response.read()
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def latency(port: int, requests: int) -> dict[str, Any]:
     """Echo and trigger interleaved on one keep-alive connection, in milliseconds."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
@@ -104,15 +92,7 @@ def latency(port: int, requests: int) -> dict[str, Any]:
         trigger_ms.append((time.perf_counter() - start) * 1000)
         failures += status != 200 or not json.loads(body)["success"]
     conn.close()
-    summary: dict[str, Any] = {}
-    for name, values in (("echo", echo_ms), ("trigger", trigger_ms)):
-        summary[name] = {
-            "p50_ms": statistics.median(values),
-            "p99_ms": percentile(values, 0.99),
-            "n": len(values),
-        }
-    summary["failures"] = failures
-    return summary
+    return {"echo": summary(echo_ms), "trigger": summary(trigger_ms), "failures": failures}
 
 
 def sustained(port: int, clients: int, seconds: float) -> dict[str, Any]:
@@ -201,8 +181,6 @@ def main(argv: list[str] | None = None) -> int:
         "sustained": load,
         "stream_counters": counters,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "http_trigger.json").write_text(json.dumps(report, indent=2))
     rows = [
         ("echo route (floor)", echo),
         ("trigger, trivial workflow", trig),
@@ -219,9 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         f"outcomes {load['outcomes']}, each answered exactly once: "
         f"{load['each_answered_once']}; failures in the latency run: {lat['failures']}.",
     ]
-    table = "\n".join(lines)
-    (RESULTS / "http_trigger.md").write_text(table + "\n")
-    print(table)
+    write_report("http_trigger", report, lines)
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,16 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.report import TRIVIAL_WORKFLOW, summary, write_report
 from simulators.broker import Mosquitto
 from simulators.mqtt_client import MqttTriggerClient, nodelay
 
-RESULTS = Path(__file__).resolve().parent / "results"
 STREAMS = ("s1", "s2", "s3", "s4")
-TRIVIAL_WORKFLOW = {
-    "inputs": [{"type": "WorkflowImage", "name": "image"}],
-    "steps": [{"type": "expression", "name": "rule", "expression": "1 == 1"}],
-    "outputs": [{"type": "JsonField", "name": "pass", "selector": "$steps.rule.result"}],
-}
 
 
 def serve_gateway(port: int, qos: int) -> None:
@@ -120,15 +114,6 @@ def stop(process: subprocess.Popen[str]) -> None:
     if process.stdin is not None:
         process.stdin.close()
     process.wait(timeout=20)
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "p50_ms": statistics.median(ordered),
-        "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-        "n": len(ordered),
-    }
 
 
 def latency(port: int, qos: int, requests: int) -> dict[str, Any]:
@@ -244,11 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{load['seconds']} s: {load['triggers']} triggers, {load['rate_per_s']:.0f}/s, "
         f"outcomes {load['outcomes']}, each answered exactly once: {load['each_answered_once']}.",
     ]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "mqtt_trigger.json").write_text(json.dumps(report, indent=2))
-    table = "\n".join(lines)
-    (RESULTS / "mqtt_trigger.md").write_text(table + "\n")
-    print(table)
+    write_report("mqtt_trigger", report, lines)
     return 0
 
 

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.capture import CaptureBuffer, Frame
-from gateway.config import LatestFramePolicy, StreamConfig
+from gateway.config import LatestFramePolicy, NextFramePolicy, StreamConfig
 from gateway.events import (
     ErrorCode,
     GatewayError,
@@ -207,12 +207,13 @@ class Stream:
         """Runs on the stream's inference thread."""
         trigger = job.trigger
         started = time.monotonic()
-        frame = job.frame
+        policy = self.config.frame_policy
         try:
-            if frame is None:
-                policy = self.config.frame_policy
-                timeout_ms = getattr(policy, "timeout_ms", 1000.0)
-                frame = self.capture.frame_after(trigger.received_mono, timeout_ms / 1000.0)
+            if isinstance(policy, NextFramePolicy):
+                frame = self.capture.frame_after(trigger.received_mono, policy.timeout_ms / 1000.0)
+            else:
+                assert job.frame is not None  # pinned in `submit`
+                frame = job.frame
             captured = time.monotonic()
             run = self.workflow.run({self._image_input: frame.image}, job.parameters)
         except GatewayError as exc:

@@ -51,11 +51,10 @@ async def test_timeout_gives_one_result_even_when_the_inspection_finishes_later(
     published: list[InspectionResult] = []
     gateway.bus.subscribe(published.append)
     async with gateway:
-        started = time.monotonic()
         result = await gateway.dispatcher.inspect(Trigger("cam", Source.PYTHON, trigger_id="t"))
         assert result.error_code is ErrorCode.TIMEOUT
+        # the trigger timeout fired, not the 5 s frame wait (which says "no frame captured")
         assert "trigger_timeout_ms 200" in result.error.message  # type: ignore[union-attr]
-        assert time.monotonic() - started < 3.0
         camera.release()  # the frame arrives: the inspection completes, but is not sent again
         await first_frame(gateway)
         await asyncio.sleep(0.2)

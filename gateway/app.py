@@ -16,6 +16,7 @@ import structlog
 
 from adapters.base import Adapter
 from adapters.http import HttpAdapter, create_app
+from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modbus_adapter
 from adapters.mqtt import MqttAdapter
 from gateway.capture import CaptureBuffer, FrameSource, OpenCVSource
 from gateway.config import (
@@ -123,7 +124,11 @@ class Gateway:
         self.dispatcher = Dispatcher(streams, self.bus)
         self.http: HttpAdapter | None = None
         self.mqtt: MqttAdapter | None = None
+        self.modbus: ModbusServerAdapter | ModbusClientAdapter | None = None
         self.adapters: list[Adapter] = []
+        if config.modbus is not None and config.modbus.enabled:
+            self.modbus = build_modbus_adapter(config, self.dispatcher)
+            self.adapters.append(self.modbus)
         if config.mqtt.enabled:
             self.mqtt = MqttAdapter(self.dispatcher, self.bus, config.mqtt, config.gateway_id)
             self.adapters.append(self.mqtt)
@@ -156,6 +161,7 @@ class Gateway:
             gateway_id=self.config.gateway_id,
             streams=list(self.streams),
             http_port=None if self.http is None else self.http.port,
+            modbus_port=self.modbus.port if isinstance(self.modbus, ModbusServerAdapter) else None,
         )
 
     async def stop(self) -> None:

@@ -287,6 +287,11 @@ class CaptureBuffer:
 
     # --- health --------------------------------------------------------------------------------
 
+    @property
+    def connected(self) -> bool:
+        """Whether the camera delivers frames now (cheap: polled by fieldbus status bits)."""
+        return self._connected
+
     def health(self) -> CameraHealth:
         with self._new_frame:
             arrivals = list(self._arrivals)

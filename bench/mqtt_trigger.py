@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.report import TRIVIAL_WORKFLOW, summary, write_report
+from bench.report import TRIVIAL_WORKFLOW, start_child, stop_child, summary, write_report
 from simulators.broker import Mosquitto
 from simulators.mqtt_client import MqttTriggerClient, nodelay
 
@@ -89,31 +89,7 @@ def serve_floor(port: int, qos: int) -> None:
 
 
 def child(role: str, port: int, qos: int) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.mqtt_trigger",
-            f"--serve-{role}",
-            str(port),
-            "--qos",
-            str(qos),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    while line and line.strip() != "READY":
-        line = process.stdout.readline()
-    return process
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    if process.stdin is not None:
-        process.stdin.close()
-    process.wait(timeout=20)
+    return start_child("bench.mqtt_trigger", f"--serve-{role}", str(port), "--qos", str(qos))
 
 
 def latency(port: int, qos: int, requests: int) -> dict[str, Any]:
@@ -204,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                         report["sustained"] = sustained(broker.port, args.clients, args.seconds)
                 finally:
                     for process in processes:
-                        stop(process)
+                        stop_child(process)
         finally:
             broker.stop()
 

@@ -1,9 +1,11 @@
-"""What every benchmark shares: the trivial workflow, percentiles, and writing its report."""
+"""What every benchmark shares: the trivial workflow, server processes, percentiles, reports."""
 
 from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +35,24 @@ def write_report(name: str, report: dict[str, Any], lines: list[str]) -> None:
     table = "\n".join(lines)
     (RESULTS / f"{name}.md").write_text(table + "\n")
     print(table)
+
+
+def start_child(module: str, *args: str) -> subprocess.Popen[str]:
+    """`python -m <module> <args>`, returned once it prints READY; it stops when stdin closes."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    while line and line.strip() != "READY":
+        line = process.stdout.readline()
+    return process
+
+
+def stop_child(process: subprocess.Popen[str]) -> None:
+    if process.stdin is not None:
+        process.stdin.close()
+    process.wait(timeout=20)

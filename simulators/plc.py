@@ -187,7 +187,8 @@ class PlcMemory:
     async def settle(self) -> None:
         self.changed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.changed.wait(), 0.05)
+            async with asyncio.timeout(0.05):
+                await self.changed.wait()
 
 
 def bit(block: list[int], status: Status) -> bool:

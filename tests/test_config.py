@@ -46,6 +46,10 @@ def test_example_config_validates_and_builds() -> None:
     assert set(config.streams) == {"conveyor", "recorded", "gige_via_rtsp", "usb_cam"}
     assert isinstance(config.streams["recorded"].frame_policy, NextFramePolicy)
     assert config.http.api_key is not None and config.http.api_key.get_secret_value() == ""
+    assert {sid: base for sid, (base, _) in config.modbus_streams().items()} == {
+        "conveyor": 0,
+        "recorded": 100,
+    }
     Gateway(config, config_dir=ROOT)  # workflows compile, models load
 
 

@@ -40,6 +40,7 @@ class ModbusClientAdapter:
         self.handshakes = handshakes
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._client: AsyncModbusTcpClient | None = None
         self.connected = False
         self.counters = {"connects": 0, "polls": 0, "writes": 0, "errors": 0}
@@ -53,6 +54,11 @@ class ModbusClientAdapter:
         self._task = asyncio.create_task(self._run(), name="modbus-client")
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: on Python 3.11 asyncio.wait_for (inside pymodbus's
+        # request) swallows a cancellation that races with its response, and the loop would
+        # poll on. The loop checks the flag between requests.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -76,7 +82,7 @@ class ModbusClientAdapter:
 
     async def _run(self) -> None:
         delay = self._config.reconnect.initial_s
-        while True:
+        while not self._stopping:
             client = AsyncModbusTcpClient(
                 self._config.host,
                 port=self._config.port,
@@ -102,7 +108,8 @@ class ModbusClientAdapter:
             finally:
                 self.connected = False
                 client.close()
-            await asyncio.sleep(delay)
+            if not self._stopping:
+                await asyncio.sleep(delay)
             delay = min(delay * self._config.reconnect.factor, self._config.reconnect.max_s)
 
     async def _serve(self, client: AsyncModbusTcpClient) -> None:
@@ -112,7 +119,7 @@ class ModbusClientAdapter:
         loop = asyncio.get_running_loop()
         interval = self._config.poll_interval_ms / 1000.0
         next_poll = loop.time()
-        while True:
+        while not self._stopping:
             if loop.time() >= next_poll:
                 next_poll = max(next_poll + interval, loop.time())
                 for stream_id, handshake in self.handshakes.items():
@@ -122,7 +129,8 @@ class ModbusClientAdapter:
                 await self._push(client, stream_id, handshake, written)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(next_poll - loop.time(), 0.0))
+                async with asyncio.timeout(max(next_poll - loop.time(), 0.0)):
+                    await self._wake.wait()
 
     def _stream(self, stream_id: str) -> ModbusClientStreamConfig:
         return self._config.streams[stream_id]

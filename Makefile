@@ -44,6 +44,7 @@ pytest: $(STAMP)
 bench: $(STAMP)  ## benchmarks, by hand (not part of the tests)
 	$(BIN)/python -m bench.http_trigger
 	$(BIN)/python -m bench.mqtt_trigger
+	$(BIN)/python -m bench.modbus_trigger
 
 model: $(STAMP)  ## retrain the demo's part classifier
 	$(BIN)/python -m simulators.train_part_classifier

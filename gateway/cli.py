@@ -142,11 +142,19 @@ def check_config(config_file: Path) -> None:
 @click.option(
     "--port", type=int, default=8000, show_default=True, help="HTTP port (0 = any free port)."
 )
-def demo(duration: float | None, rate: float, port: int) -> None:
+@click.option(
+    "--modbus-port",
+    type=int,
+    default=5020,
+    show_default=True,
+    help="Modbus TCP port of the gateway (0 = any free port).",
+)
+def demo(duration: float | None, rate: float, port: int, modbus_port: int) -> None:
     """The whole gateway on simulators: a synthetic conveyor camera, the demo workflow, and
-    simulated clients triggering over HTTP and (when Mosquitto is installed, on a private
-    broker) MQTT, with each result printed as it comes."""
+    simulated clients triggering over HTTP, a PLC running the Modbus handshake and (when
+    Mosquitto is installed, on a private broker) MQTT, with each result printed as it comes."""
     os.environ.setdefault("GATEWAY_HTTP_PORT", str(port))
+    os.environ.setdefault("GATEWAY_MODBUS_PORT", str(modbus_port))
     config, config_dir = _load_or_exit(None)
     configure_logging("warning", "console")
     with tempfile.TemporaryDirectory(prefix="gateway-demo-") as workdir:
@@ -181,8 +189,10 @@ async def _demo(
     rate: float,
     duration: float | None,
 ) -> int:
+    from adapters.modbus import ModbusServerAdapter
     from simulators.http_client import format_result, trigger_loop
     from simulators.mqtt_client import mqtt_trigger_loop
+    from simulators.plc import plc_loop
 
     gateway = _build_or_exit(config, config_dir)
     async with gateway:
@@ -217,6 +227,19 @@ async def _demo(
                         seconds,
                         stop,
                         lambda body: click.echo(format_result("MQTT    ", body)),
+                    )
+                )
+            )
+        if isinstance(gateway.modbus, ModbusServerAdapter) and gateway.modbus.port:
+            click.echo(f"Modbus TCP on 127.0.0.1:{gateway.modbus.port}; a PLC runs the handshake")
+            clients.append(
+                asyncio.create_task(
+                    plc_loop(
+                        "127.0.0.1",
+                        gateway.modbus.port,
+                        rate=rate,
+                        duration_s=seconds,
+                        on_cycle=lambda plc: click.echo(f"PLC       {plc.describe_last()}"),
                     )
                 )
             )

@@ -20,7 +20,7 @@ import contextlib
 import statistics
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -240,6 +240,7 @@ class PlcProgram:
     ) -> None:
         self.io, self.trigger, self.step_timeout_s, self.ack = io, trigger, step_timeout_s, ack
         self.stats = PlcStats()
+        self.last_block: list[int] = []
         self._seq = 0
 
     async def connect(self) -> None:
@@ -302,6 +303,7 @@ class PlcProgram:
             "ResultValid",
         )
         self._count(block, acq_id, part_id)
+        self.last_block = block
         if self.ack:
             await self.io.set_coils(Coil.RESULT_ACK, [True])
             await self.wait_for(lambda b: not bit(b, Status.RESULT_VALID), "ResultValid low")
@@ -325,21 +327,70 @@ class PlcProgram:
 
     async def run(
         self,
-        cycles: int,
+        cycles: int | None = None,
         *,
         rate: float = 0.0,
-        on_cycle: Callable[[], Awaitable[None]] | None = None,
+        duration_s: float | None = None,
+        on_cycle: Callable[[PlcProgram], None] | None = None,
     ) -> PlcStats:
-        """`cycles` parts, `rate` parts per second (0: as fast as the handshake allows)."""
+        """`cycles` parts or `duration_s` seconds (at least one bound), `rate` parts per second
+        (0: as fast as the handshake allows)."""
+        if cycles is None and duration_s is None:
+            raise ValueError("give cycles or duration_s: the loop must be bounded")
         period = 1.0 / rate if rate > 0 else 0.0
         next_part = time.monotonic()
-        for part in range(1, cycles + 1):
+        deadline = None if duration_s is None else next_part + duration_s
+        part = 0
+        while (cycles is None or part < cycles) and (
+            deadline is None or time.monotonic() < deadline
+        ):
+            part += 1
             await self.cycle(part)
             if on_cycle is not None:
-                await on_cycle()
+                on_cycle(self)
             next_part += period
             await asyncio.sleep(max(next_part - time.monotonic(), 0.0))
         return self.stats
+
+    def describe_last(self) -> str:
+        """One line about the last cycle, e.g. `part 12  OK  acq 12 = result acq 12 ...`."""
+        stats, block = self.stats, self.last_block
+        if not block or not stats.results:
+            return (
+                f"part {stats.cycles}  no result (missed {stats.missed}, timeouts {stats.timeouts})"
+            )
+        code = int16_value(block[Register.RESULT_CODE])
+        verdict = {RESULT_PASS: "OK", RESULT_FAIL: "NG"}.get(code, f"code {code}")
+        acq_id, result_acq, result_id = stats.results[-1]
+        cycle = f"{stats.cycle_ms[-1]:.1f} ms" if stats.cycle_ms else "-"
+        return (
+            f"part {stats.cycles:<5} {verdict:<3} ACQ_ID {acq_id} RESULT_ACQ_ID {result_acq} "
+            f"RESULT_ID {result_id}  (cycle {cycle}; OK {stats.passed}, NG {stats.failed}, "
+            f"missed {stats.missed})"
+        )
+
+
+async def plc_loop(
+    host: str,
+    port: int,
+    *,
+    rate: float,
+    duration_s: float,
+    on_cycle: Callable[[PlcProgram], None] | None = None,
+    base: int = 0,
+    trigger: str = "coil",
+) -> PlcStats:
+    """A PLC on the gateway's Modbus server for `duration_s`: the demo's conveyor."""
+    client = AsyncModbusTcpClient(host, port=port, timeout=2, retries=0)
+    if not await client.connect():
+        raise ConnectionError(f"cannot connect to the gateway's Modbus server at {host}:{port}")
+    try:
+        io = GatewayServerIo(client, base, MODBUS_RESULT_HEADER, 1, False)
+        program = PlcProgram(io, trigger=trigger)
+        await program.connect()
+        return await program.run(rate=rate, duration_s=duration_s, on_cycle=on_cycle)
+    finally:
+        client.close()
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -136,7 +136,7 @@ async def test_unknown_stream_gets_an_error_result_on_the_bus() -> None:
 
 
 def test_gateway_run_serves_and_stops_cleanly_on_sigterm() -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GATEWAY_MODBUS_PORT": "0"}
     process = subprocess.Popen(
         [sys.executable, "-c", "from gateway.cli import main; main()", "run", "--port", "0"],
         cwd=ROOT,
@@ -170,7 +170,7 @@ def test_gateway_run_serves_and_stops_cleanly_on_sigterm() -> None:
             process.stderr.close()
 
 
-def test_demo_runs_for_a_bounded_time_over_http_and_mqtt() -> None:
+def test_demo_runs_for_a_bounded_time_over_http_mqtt_and_modbus() -> None:
     done = subprocess.run(
         [
             sys.executable,
@@ -183,6 +183,8 @@ def test_demo_runs_for_a_bounded_time_over_http_and_mqtt() -> None:
             "0",
             "--rate",
             "4",
+            "--modbus-port",
+            "0",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -192,5 +194,7 @@ def test_demo_runs_for_a_bounded_time_over_http_and_mqtt() -> None:
     assert done.returncode == 0, done.stderr
     http_lines = [line for line in done.stdout.splitlines() if line.startswith("HTTP 200  #")]
     mqtt_lines = [line for line in done.stdout.splitlines() if line.startswith("MQTT      #")]
-    assert len(http_lines) >= 5 and len(mqtt_lines) >= 5, done.stdout
+    plc_lines = [line for line in done.stdout.splitlines() if line.startswith("PLC       part")]
+    assert len(http_lines) >= 5 and len(mqtt_lines) >= 5 and len(plc_lines) >= 5, done.stdout
+    assert all("RESULT_ACQ_ID" in line for line in plc_lines), plc_lines
     assert "HTTP results:" in done.stdout

@@ -498,3 +498,25 @@ def test_modbus_config_errors_name_the_key(modbus: str, message: str) -> None:
         parse_config(text, "line.yaml")
     assert message in str(caught.value), str(caught.value)
     assert "line.yaml:" in str(caught.value)
+
+
+async def test_discrete_inputs_mirror_status_and_the_heartbeat_toggles() -> None:
+    async with running_gateway(modbus_config(modbus={"heartbeat_ms": 50})) as (gateway, _, _):
+        await first_frame(gateway)
+        async with plc(server_port(gateway)) as client:
+            await client.write_coils(0, [True, False, False, False], device_id=1)
+            seen: set[bool] = set()
+            for _ in range(200):  # bounded: both heartbeat levels within 200 reads
+                bits = (await client.read_discrete_inputs(0, count=12, device_id=1)).bits[:12]
+                status = (await block(client))[Register.STATUS]
+                assert bits[: Status.HEARTBEAT] == [
+                    bool(status >> b & 1) for b in range(Status.HEARTBEAT)
+                ]
+                assert bits[Status.READY] and bits[Status.CAMERA_OK]
+                seen.add(bits[Status.HEARTBEAT])
+                if seen == {False, True}:
+                    break
+                await asyncio.sleep(0.01)
+            assert seen == {False, True}
+            second_stream = await client.read_discrete_inputs(100, count=1, device_id=1)
+            assert second_stream.isError()  # one stream: nothing at base 100

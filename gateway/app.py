@@ -18,6 +18,7 @@ from adapters.base import Adapter
 from adapters.http import HttpAdapter, create_app
 from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modbus_adapter
 from adapters.mqtt import MqttAdapter
+from adapters.opcua import OpcuaClientAdapter, OpcuaServerAdapter, build_opcua_adapter
 from gateway.capture import CaptureBuffer, FrameSource, OpenCVSource
 from gateway.config import (
     GatewayConfig,
@@ -126,6 +127,10 @@ class Gateway:
         self.mqtt: MqttAdapter | None = None
         self.modbus: ModbusServerAdapter | ModbusClientAdapter | None = None
         self.adapters: list[Adapter] = []
+        self.opcua: OpcuaServerAdapter | OpcuaClientAdapter | None = None
+        if config.opcua is not None and config.opcua.enabled:
+            self.opcua = build_opcua_adapter(config, self.dispatcher)
+            self.adapters.append(self.opcua)
         if config.modbus is not None and config.modbus.enabled:
             self.modbus = build_modbus_adapter(config, self.dispatcher)
             self.adapters.append(self.modbus)

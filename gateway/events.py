@@ -129,6 +129,28 @@ class InspectionResult:
     def error_code(self) -> ErrorCode:
         return ErrorCode.OK if self.error is None else self.error.code
 
+    @property
+    def result_code(self) -> int:
+        """The fieldbus verdict (Modbus RESULT_CODE, OPC UA ResultCode): 1 pass, 2 fail, 0 done
+        without a verdict, minus the error code on error."""
+        if self.error is not None:
+            return -int(self.error.code)
+        if self.passed is None:
+            return 0
+        return 1 if self.passed else 2
+
+    def output(self, path: str) -> Any:
+        """An output by dotted path into nested objects and lists (`a.b.0.c`); None if absent."""
+        node: Any = self.outputs
+        for part in path.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return None
+        return node
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "stream": self.stream,

@@ -91,7 +91,7 @@ CONTROLS = 4
 STATUS_BITS = len(Status)
 HEADER = Register.RESULT_ID + 1
 """STATUS..RESULT_ID: what changes on every handshake step; the rest changes with a result."""
-RESULT_PASS, RESULT_FAIL, RESULT_DONE = 1, 2, 0
+RESULT_PASS, RESULT_FAIL = 1, 2  # RESULT_CODE, see InspectionResult.result_code
 
 
 def next_id(value: int) -> int:
@@ -314,7 +314,7 @@ class Handshake:
         result, block = pending.result, self.block
         self.counters["results"] += 1
         block[Register.RESULT_ACQ_ID] = pending.acq_id
-        block[Register.RESULT_CODE] = int16_register(result_code(result))
+        block[Register.RESULT_CODE] = int16_register(result.result_code)
         block[Register.ERROR_CODE] = int(result.error_code)
         block[Register.PENDING] = self._pending()
         block[Register.PROC_TIME_MS] = min(round(result.timings.total_ms), 0xFFFF)
@@ -339,7 +339,7 @@ class Handshake:
     def _encode_output(self, result: InspectionResult, output: Any, width: int) -> list[int]:
         if not result.ok:
             return [0] * width
-        value = lookup(result.outputs, output.output)
+        value = result.output(output.output)
         try:
             return encode(
                 value,
@@ -368,25 +368,3 @@ class Handshake:
         for status in (Status.MISSED_TRIGGER, Status.BUFFER_OVERRUN, Status.ERROR):
             self._set(status, False)
         self.block[Register.MISSED_TRIGGERS] = 0
-
-
-def result_code(result: InspectionResult) -> int:
-    """RESULT_CODE: 1 pass, 2 fail, 0 done without a verdict, minus the error code on error."""
-    if not result.ok:
-        return -int(result.error_code)
-    if result.passed is None:
-        return RESULT_DONE
-    return RESULT_PASS if result.passed else RESULT_FAIL
-
-
-def lookup(outputs: dict[str, Any], path: str) -> Any:
-    """`a.b.0.c` into nested dicts and lists; None when any part is missing."""
-    node: Any = outputs
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node

@@ -1,0 +1,445 @@
+"""Server mode: the gateway is an OPC UA server (asyncua). Under Objects/Gateway/Streams/<id>/:
+
+    Control/  Trigger (Boolean, write true; reset by the server on acceptance), TriggerCount
+              (UInt32, each new value fires once), PartId (UInt32), Recipe (UInt32)   writable
+    Status/   State, Ready, Busy, Error, ErrorCode, CameraConnected, Heartbeat        read only
+    Result/   TriggerCount (echo), ResultId, Pass, ResultCode, ErrorCode, ProcessingTimeMs,
+              FrameTimestamp, Json, the mapped outputs, ResultCounter (written last)  read only
+    Trigger(Parameters: String) -> (ResultCode: Int32, Pass: Boolean, Result: String)   method
+
+Node ids are strings a PLC programmer can type: ns=<namespace>;s=Streams.<id>.Control.Trigger.
+Writes are seen by the server's PostWrite callback (it sees repeated writes of the same value;
+a server-side subscription does not) and only handed to the event loop from there. Every
+trigger gets exactly one result on the Result nodes (BUSY when the stream's queue is full).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+from asyncua import ua
+from asyncua.common.callback import CallbackType, ServerItemCallback
+from asyncua.common.node import Node
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+from asyncua.server.server import Server
+from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.uatypes import Int16, String
+
+from adapters.opcua.security import GatewayUserManager, server_certificate
+from gateway.config import OpcuaOutput, OpcuaServerConfig, OpcuaStreamConfig
+from gateway.dispatcher import Dispatcher
+from gateway.events import ErrorCode, InspectionResult, Source, Trigger
+from gateway.stream import Stream, StreamState
+
+log = structlog.get_logger(__name__)
+
+VARIANT = {
+    "Boolean": ua.VariantType.Boolean,
+    "Int32": ua.VariantType.Int32,
+    "UInt32": ua.VariantType.UInt32,
+    "Int64": ua.VariantType.Int64,
+    "Float": ua.VariantType.Float,
+    "Double": ua.VariantType.Double,
+    "String": ua.VariantType.String,
+}
+INTEGER_RANGE = {
+    "Int32": (-(2**31), 2**31 - 1),
+    "UInt32": (0, 2**32 - 1),
+    "Int64": (-(2**63), 2**63 - 1),
+}
+POLICY = {
+    "None": ua.SecurityPolicyType.NoSecurity,
+    "Basic256Sha256_Sign": ua.SecurityPolicyType.Basic256Sha256_Sign,
+    "Basic256Sha256_SignAndEncrypt": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+}
+CONTROL = {"Trigger": False, "TriggerCount": 0, "PartId": 0, "Recipe": 0}
+STATUS: dict[str, Any] = {
+    "State": "stopped",
+    "Ready": False,
+    "Busy": False,
+    "Error": False,
+    "ErrorCode": 0,
+    "CameraConnected": False,
+    "Heartbeat": False,
+}
+RESULT: dict[str, tuple[Any, ua.VariantType]] = {
+    "TriggerCount": (0, ua.VariantType.UInt32),
+    "ResultId": (0, ua.VariantType.UInt32),
+    "Pass": (False, ua.VariantType.Boolean),
+    "ResultCode": (0, ua.VariantType.Int32),
+    "ErrorCode": (0, ua.VariantType.Int32),
+    "ProcessingTimeMs": (0.0, ua.VariantType.Double),
+    "FrameTimestamp": (datetime.fromtimestamp(0, UTC), ua.VariantType.DateTime),
+    "Json": ("", ua.VariantType.String),
+}
+STATUS_INTERVAL_S = 0.1
+
+
+def string_node_id(text: str, namespace: int) -> ua.NodeId:
+    """ns=<namespace>;s=<text>: ids a PLC programmer can type."""
+    return ua.NodeId(String(text), Int16(namespace))
+
+
+def typed_value(value: Any, type_name: str) -> Any:
+    """A workflow output as the node's type; ValueError when it cannot be one (or is missing)."""
+    if value is None:
+        raise ValueError("missing from the result")
+    if type_name == "String":
+        return value if isinstance(value, str) else orjson.dumps(value).decode()
+    if not isinstance(value, bool | int | float):
+        raise ValueError(f"{type(value).__name__} is not a number")
+    if type_name == "Boolean":
+        return bool(value)
+    if type_name in ("Float", "Double"):
+        return float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not an integer")
+    low, high = INTEGER_RANGE[type_name]
+    return min(max(round(value), low), high)
+
+
+@dataclass
+class StreamNodes:
+    stream: Stream
+    layout: OpcuaStreamConfig
+    control: dict[str, Node] = field(default_factory=dict)
+    status: dict[str, Node] = field(default_factory=dict)
+    result: dict[str, Node] = field(default_factory=dict)
+    outputs: list[tuple[OpcuaOutput, Node]] = field(default_factory=list)
+    counter_node: Node | None = None
+    controls: dict[str, Any] = field(default_factory=lambda: dict(CONTROL))
+    shown: dict[str, Any] = field(default_factory=dict)
+    result_counter: int = 0
+    last_error: int = 0
+    counters: dict[str, int] = field(
+        default_factory=lambda: {"triggers": 0, "method_calls": 0, "results": 0}
+    )
+
+
+class OpcuaServerAdapter:
+    name = "opcua"
+
+    def __init__(
+        self,
+        config: OpcuaServerConfig,
+        dispatcher: Dispatcher,
+        streams: dict[str, OpcuaStreamConfig],
+        gateway_id: str,
+    ) -> None:
+        self._config = config
+        self._dispatcher = dispatcher
+        self._layouts = streams
+        self._gateway_id = gateway_id
+        self.users = GatewayUserManager(config.security.users, config.security.allow_anonymous)
+        self.server: Server | None = None
+        self.namespace_index = 0
+        self.port: int | None = None
+        self.streams: dict[str, StreamNodes] = {}
+        self._writable: dict[ua.NodeId, tuple[StreamNodes, str]] = {}
+        self._results: asyncio.Queue[tuple[StreamNodes, InspectionResult, int]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"opc.tcp://{self._config.host}:{self.port}/gateway"
+
+    # --- start / stop ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        server = Server(user_manager=self.users)
+        await server.init()
+        security = self._config.security
+        app_uri = f"{self._config.namespace}:{self._gateway_id}"
+        server.set_endpoint(f"opc.tcp://{self._config.host}:{self._config.port}/gateway")
+        server.set_server_name(f"Inspection gateway {self._gateway_id}")
+        await server.set_application_uri(app_uri)
+        server.set_security_policy([POLICY[policy] for policy in security.policies])
+        tokens: list[type] = [ua.UserNameIdentityToken]
+        if security.allow_anonymous:
+            tokens.append(ua.AnonymousIdentityToken)
+        server.set_identity_tokens(tokens)
+        if any(policy != "None" for policy in security.policies):
+            cert, key = await server_certificate(security.pki_dir, app_uri)
+            await server.load_certificate(str(cert))
+            await server.load_private_key(str(key))
+            if not security.trust_all_clients:
+                store = TrustStore([security.pki_dir / "trusted"], [])
+                await store.load()
+                validator = CertificateValidator(
+                    CertificateValidatorOptions.TRUSTED_VALIDATION
+                    | CertificateValidatorOptions.PEER_CLIENT,
+                    store,
+                )
+                server.set_certificate_validator(validator)
+        self.namespace_index = await server.register_namespace(self._config.namespace)
+        await self._build(server)
+        server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
+        await server.start()
+        self.server = server
+        self.port = server.bserver.port if server.bserver is not None else self._config.port
+        self._tasks = [
+            asyncio.create_task(self._publish_results(), name="opcua-results"),
+            asyncio.create_task(self._keep_status(), name="opcua-status"),
+        ]
+        log.info(
+            "opcua server listening",
+            endpoint=self.endpoint,
+            policies=security.policies,
+            anonymous=security.allow_anonymous,
+            namespace=self.namespace_index,
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+    def node_id(self, stream_id: str, path: str) -> ua.NodeId:
+        return string_node_id(f"Streams.{stream_id}.{path}", self.namespace_index)
+
+    async def _build(self, server: Server) -> None:
+        idx = self.namespace_index
+        root = await server.nodes.objects.add_object(
+            string_node_id("Gateway", idx), f"{idx}:Gateway"
+        )
+        folder = await root.add_folder(string_node_id("Streams", idx), f"{idx}:Streams")
+        for stream_id, layout in self._layouts.items():
+            nodes = StreamNodes(self._dispatcher.streams[stream_id], layout)
+            self.streams[stream_id] = nodes
+            stream = await folder.add_object(
+                string_node_id(f"Streams.{stream_id}", idx), f"{idx}:{stream_id}"
+            )
+
+            async def variable(
+                parent: Node,
+                group: str,
+                name: str,
+                value: Any,
+                variant: ua.VariantType,
+                stream_id: str = stream_id,
+            ) -> Node:
+                return await parent.add_variable(
+                    self.node_id(stream_id, f"{group}.{name}"), f"{idx}:{name}", value, variant
+                )
+
+            control = await stream.add_object(self.node_id(stream_id, "Control"), f"{idx}:Control")
+            for name, value in CONTROL.items():
+                variant = ua.VariantType.Boolean if name == "Trigger" else ua.VariantType.UInt32
+                node = await variable(control, "Control", name, value, variant)
+                await node.set_writable()
+                nodes.control[name] = node
+                self._writable[node.nodeid] = (nodes, name)
+            status = await stream.add_object(self.node_id(stream_id, "Status"), f"{idx}:Status")
+            for name, value in STATUS.items():
+                variant = {
+                    str: ua.VariantType.String,
+                    bool: ua.VariantType.Boolean,
+                    int: ua.VariantType.Int32,
+                }[type(value)]
+                nodes.status[name] = await variable(status, "Status", name, value, variant)
+            result = await stream.add_object(self.node_id(stream_id, "Result"), f"{idx}:Result")
+            for name, (value, variant) in RESULT.items():
+                nodes.result[name] = await variable(result, "Result", name, value, variant)
+            for output in layout.outputs:
+                initial = typed_value("" if output.type == "String" else False, output.type)
+                node = await variable(
+                    result, "Result", output.node_name, initial, VARIANT[output.type]
+                )
+                nodes.outputs.append((output, node))
+            nodes.counter_node = await variable(
+                result, "Result", "ResultCounter", 0, ua.VariantType.UInt32
+            )
+            await stream.add_method(
+                self.node_id(stream_id, "Trigger"),
+                f"{idx}:Trigger",
+                self._method(nodes),
+                [ua.VariantType.String],
+                [ua.VariantType.Int32, ua.VariantType.Boolean, ua.VariantType.String],
+            )
+
+    # --- triggers ----------------------------------------------------------------------------
+
+    async def _on_write(self, event: ServerItemCallback, _dispatcher: Any) -> None:
+        """PostWrite: hand accepted client writes of Control nodes to the loop, nothing more."""
+        if not event.is_external or self._loop is None:
+            return
+        for write, status in zip(
+            event.request_params.NodesToWrite, event.response_params, strict=False
+        ):
+            target = self._writable.get(write.NodeId)
+            if target is None or not status.is_good() or write.AttributeId != AttributeIds.Value:
+                continue
+            self._loop.call_soon(self._control_written, *target, write.Value.Value.Value)
+
+    def _control_written(self, nodes: StreamNodes, name: str, value: Any) -> None:
+        before = nodes.controls[name]
+        nodes.controls[name] = value
+        if name == "Trigger" and value is True:
+            self._submit(nodes, count=None)
+            assert self._loop is not None
+            self._loop.create_task(self._reset_trigger(nodes))
+        elif name == "TriggerCount" and value != before and value != 0:
+            self._submit(nodes, count=int(value))
+
+    async def _reset_trigger(self, nodes: StreamNodes) -> None:
+        nodes.controls["Trigger"] = False
+        await self._write(nodes.control["Trigger"], False, ua.VariantType.Boolean)
+
+    def _submit(
+        self, nodes: StreamNodes, *, count: int | None, parameters: dict[str, Any] | None = None
+    ) -> asyncio.Future[InspectionResult]:
+        nodes.counters["triggers"] += 1
+        parameters = dict(parameters or {})
+        recipe = nodes.controls["Recipe"]
+        if nodes.layout.recipe_parameter and recipe:
+            parameters.setdefault(nodes.layout.recipe_parameter, recipe)
+        trigger = Trigger(
+            nodes.stream.id,
+            Source.OPCUA,
+            parameters=parameters,
+            part_id=int(nodes.controls["PartId"]) or None,
+        )
+        future = self._dispatcher.submit(trigger)
+        echo = count if count is not None else int(nodes.controls["TriggerCount"])
+
+        def publish(done: asyncio.Future[InspectionResult]) -> None:
+            if not done.cancelled():
+                self._results.put_nowait((nodes, done.result(), echo))
+
+        future.add_done_callback(publish)
+        return future
+
+    def _method(self, nodes: StreamNodes) -> Any:
+        async def trigger(_parent: ua.NodeId, parameters: ua.Variant) -> list[ua.Variant]:
+            """Trigger(Parameters JSON) -> ResultCode, Pass, Result JSON; errors are results."""
+            nodes.counters["method_calls"] += 1
+            text = parameters.Value if isinstance(parameters, ua.Variant) else parameters
+            try:
+                parsed = orjson.loads(text) if text else {}
+                if not isinstance(parsed, dict):
+                    raise ValueError("Parameters must be a JSON object")
+            except ValueError as exc:
+                return [
+                    ua.Variant(-int(ErrorCode.BAD_REQUEST), ua.VariantType.Int32),
+                    ua.Variant(False, ua.VariantType.Boolean),
+                    ua.Variant(
+                        orjson.dumps(
+                            {
+                                "error": {
+                                    "code": int(ErrorCode.BAD_REQUEST),
+                                    "name": "BAD_REQUEST",
+                                    "message": f"Parameters: {exc}",
+                                }
+                            }
+                        ).decode(),
+                        ua.VariantType.String,
+                    ),
+                ]
+            result = await self._submit(nodes, count=None, parameters=parsed)
+            return [
+                ua.Variant(result.result_code, ua.VariantType.Int32),
+                ua.Variant(bool(result.passed), ua.VariantType.Boolean),
+                ua.Variant(orjson.dumps(result.to_dict()).decode(), ua.VariantType.String),
+            ]
+
+        return trigger
+
+    # --- results and status ------------------------------------------------------------------
+
+    async def _write(self, node: Node, value: Any, variant: ua.VariantType) -> None:
+        assert self.server is not None
+        await self.server.write_attribute_value(
+            node.nodeid, ua.DataValue(ua.Variant(value, variant))
+        )
+
+    async def _publish_results(self) -> None:
+        """One writer, so each result's nodes are complete before its ResultCounter moves."""
+        while True:
+            nodes, result, echo = await self._results.get()
+            try:
+                await self._write_result(nodes, result, echo)
+            except Exception:
+                log.exception("opcua result not written", stream=nodes.stream.id)
+
+    async def _write_result(self, nodes: StreamNodes, result: InspectionResult, echo: int) -> None:
+        frame_time = datetime.fromtimestamp(result.frame_timestamp or 0, UTC)
+        values = {
+            "TriggerCount": echo & 0xFFFF_FFFF,
+            "ResultId": result.result_id & 0xFFFF_FFFF,
+            "Pass": bool(result.passed),
+            "ResultCode": result.result_code,
+            "ErrorCode": int(result.error_code),
+            "ProcessingTimeMs": float(result.timings.total_ms),
+            "FrameTimestamp": frame_time,
+            "Json": orjson.dumps(result.to_dict()).decode(),
+        }
+        for name, value in values.items():
+            await self._write(nodes.result[name], value, RESULT[name][1])
+        for output, node in nodes.outputs:
+            raw = result.output(output.output)
+            try:
+                value = typed_value(raw, output.type)
+            except ValueError:
+                value = typed_value("" if output.type == "String" else 0, output.type)
+            await self._write(node, value, VARIANT[output.type])
+        nodes.last_error = int(result.error_code)
+        nodes.counters["results"] += 1
+        nodes.result_counter = (nodes.result_counter + 1) & 0xFFFF_FFFF
+        assert nodes.counter_node is not None
+        await self._write(nodes.counter_node, nodes.result_counter, ua.VariantType.UInt32)
+
+    async def _keep_status(self) -> None:
+        heartbeat_s = self._config.heartbeat_ms / 1000.0
+        while True:
+            beat = int(time.monotonic() / heartbeat_s) % 2 == 1
+            for nodes in self.streams.values():
+                await self._write_status(nodes, beat)
+            await asyncio.sleep(STATUS_INTERVAL_S)
+
+    async def _write_status(self, nodes: StreamNodes, beat: bool) -> None:
+        stream = nodes.stream
+        status = stream.status()
+        running = stream.state is StreamState.RUNNING
+        values = {
+            "State": status["activity"],
+            "Ready": running
+            and stream.capture.connected
+            and stream.pending < stream.config.queue_size,
+            "Busy": stream.pending > 0,
+            "Error": nodes.last_error != 0,
+            "ErrorCode": nodes.last_error,
+            "CameraConnected": stream.capture.connected,
+            "Heartbeat": beat,
+        }
+        for name, value in values.items():
+            if nodes.shown.get(name) != value:
+                nodes.shown[name] = value
+                variant = {str: ua.VariantType.String, bool: ua.VariantType.Boolean}.get(
+                    type(value), ua.VariantType.Int32
+                )
+                await self._write(nodes.status[name], value, variant)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "mode": "server",
+            "endpoint": self.endpoint if self.port else None,
+            "refused_logins": self.users.refused,
+            "streams": {sid: dict(nodes.counters) for sid, nodes in self.streams.items()},
+        }

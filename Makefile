@@ -45,6 +45,7 @@ bench: $(STAMP)  ## benchmarks, by hand (not part of the tests)
 	$(BIN)/python -m bench.http_trigger
 	$(BIN)/python -m bench.mqtt_trigger
 	$(BIN)/python -m bench.modbus_trigger
+	$(BIN)/python -m bench.opcua_trigger
 
 model: $(STAMP)  ## retrain the demo's part classifier
 	$(BIN)/python -m simulators.train_part_classifier

@@ -125,6 +125,16 @@ def check_config(config_file: Path) -> None:
     )
 
 
+@cli.command("hash-password")
+@click.password_option(help="The password (prompted twice when not given).")
+def hash_password_command(password: str) -> None:
+    """Print a scrypt hash for `opcua.security.users[].password_hash`, so that no plain
+    password is kept in the config."""
+    from adapters.opcua.security import hash_password
+
+    click.echo(hash_password(password))
+
+
 @cli.command()
 @click.option(
     "--duration",
@@ -149,12 +159,21 @@ def check_config(config_file: Path) -> None:
     show_default=True,
     help="Modbus TCP port of the gateway (0 = any free port).",
 )
-def demo(duration: float | None, rate: float, port: int, modbus_port: int) -> None:
+@click.option(
+    "--opcua-port",
+    type=int,
+    default=4840,
+    show_default=True,
+    help="OPC UA port of the gateway (0 = any free port).",
+)
+def demo(duration: float | None, rate: float, port: int, modbus_port: int, opcua_port: int) -> None:
     """The whole gateway on simulators: a synthetic conveyor camera, the demo workflow, and
-    simulated clients triggering over HTTP, a PLC running the Modbus handshake and (when
-    Mosquitto is installed, on a private broker) MQTT, with each result printed as it comes."""
+    simulated clients triggering over HTTP, OPC UA, a PLC running the Modbus handshake and
+    (when Mosquitto is installed, on a private broker) MQTT, with each result printed as it
+    comes."""
     os.environ.setdefault("GATEWAY_HTTP_PORT", str(port))
     os.environ.setdefault("GATEWAY_MODBUS_PORT", str(modbus_port))
+    os.environ.setdefault("GATEWAY_OPCUA_PORT", str(opcua_port))
     config, config_dir = _load_or_exit(None)
     configure_logging("warning", "console")
     with tempfile.TemporaryDirectory(prefix="gateway-demo-") as workdir:
@@ -190,8 +209,10 @@ async def _demo(
     duration: float | None,
 ) -> int:
     from adapters.modbus import ModbusServerAdapter
+    from adapters.opcua import OpcuaServerAdapter
     from simulators.http_client import format_result, trigger_loop
     from simulators.mqtt_client import mqtt_trigger_loop
+    from simulators.opcua_client import opcua_trigger_loop
     from simulators.plc import plc_loop
 
     gateway = _build_or_exit(config, config_dir)
@@ -240,6 +261,19 @@ async def _demo(
                         rate=rate,
                         duration_s=seconds,
                         on_cycle=lambda plc: click.echo(f"PLC       {plc.describe_last()}"),
+                    )
+                )
+            )
+        if isinstance(gateway.opcua, OpcuaServerAdapter) and gateway.opcua.port:
+            click.echo(f"OPC UA at {gateway.opcua.endpoint} (browse Objects/Gateway/Streams)")
+            clients.append(
+                asyncio.create_task(
+                    opcua_trigger_loop(
+                        gateway.opcua.endpoint,
+                        "conveyor",
+                        rate=rate,
+                        duration_s=seconds,
+                        on_result=lambda body: click.echo(format_result("OPC UA  ", body)),
                     )
                 )
             )

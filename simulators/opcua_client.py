@@ -11,6 +11,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,7 +44,9 @@ async def client_certificate(
     return cert, key
 
 
-class _Counter:
+class CounterWatch:
+    """Subscription handler: queues every value of a watched counter node."""
+
     def __init__(self) -> None:
         self.values: asyncio.Queue[int] = asyncio.Queue()
 
@@ -79,7 +82,7 @@ class OpcuaTriggerClient:
             self.client.set_user(username)
         if password is not None:
             self.client.set_password(password)
-        self._counter = _Counter()
+        self._counter = CounterWatch()
         self.last_counter = 0
         self._count = 0
         self.ns = 0
@@ -140,6 +143,27 @@ class OpcuaTriggerClient:
             value = await self._counter.values.get()
         self.last_counter = value
         return value
+
+
+async def opcua_trigger_loop(
+    url: str,
+    stream: str,
+    *,
+    rate: float,
+    duration_s: float,
+    on_result: Callable[[dict[str, Any]], None],
+    how: str = "write",
+) -> int:
+    """Trigger `stream` at `rate` per second for `duration_s` seconds; returns how many ran."""
+    sent = 0
+    async with OpcuaTriggerClient(url, stream) as client:
+        deadline = time.monotonic() + duration_s
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            on_result(await client.trigger(how))
+            sent += 1
+            await asyncio.sleep(max(0.0, 1.0 / rate - (time.monotonic() - started)))
+    return sent
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -136,7 +136,12 @@ async def test_unknown_stream_gets_an_error_result_on_the_bus() -> None:
 
 
 def test_gateway_run_serves_and_stops_cleanly_on_sigterm() -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "GATEWAY_MODBUS_PORT": "0"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "GATEWAY_MODBUS_PORT": "0",
+        "GATEWAY_OPCUA_PORT": "0",
+    }
     process = subprocess.Popen(
         [sys.executable, "-c", "from gateway.cli import main; main()", "run", "--port", "0"],
         cwd=ROOT,
@@ -170,7 +175,7 @@ def test_gateway_run_serves_and_stops_cleanly_on_sigterm() -> None:
             process.stderr.close()
 
 
-def test_demo_runs_for_a_bounded_time_over_http_mqtt_and_modbus() -> None:
+def test_demo_runs_for_a_bounded_time_over_every_protocol() -> None:
     done = subprocess.run(
         [
             sys.executable,
@@ -185,6 +190,8 @@ def test_demo_runs_for_a_bounded_time_over_http_mqtt_and_modbus() -> None:
             "4",
             "--modbus-port",
             "0",
+            "--opcua-port",
+            "0",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -195,6 +202,8 @@ def test_demo_runs_for_a_bounded_time_over_http_mqtt_and_modbus() -> None:
     http_lines = [line for line in done.stdout.splitlines() if line.startswith("HTTP 200  #")]
     mqtt_lines = [line for line in done.stdout.splitlines() if line.startswith("MQTT      #")]
     plc_lines = [line for line in done.stdout.splitlines() if line.startswith("PLC       part")]
+    opcua_lines = [line for line in done.stdout.splitlines() if line.startswith("OPC UA    #")]
     assert len(http_lines) >= 5 and len(mqtt_lines) >= 5 and len(plc_lines) >= 5, done.stdout
+    assert len(opcua_lines) >= 5, done.stdout
     assert all("RESULT_ACQ_ID" in line for line in plc_lines), plc_lines
     assert "HTTP results:" in done.stdout

@@ -13,7 +13,7 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.server.server import Server
 from asyncua.ua.status_codes import StatusCodes
-from asyncua.ua.uaerrors import UaStatusCodeError
+from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from adapters.opcua import OpcuaClientAdapter, OpcuaServerAdapter
 from adapters.opcua.security import hash_password, verify_password
@@ -164,22 +164,70 @@ async def test_sign_and_encrypt_with_users_and_a_trust_store(tmp_path: Path) -> 
             async with OpcuaTriggerClient(url, "cam", certificate=(cert, key)):
                 pass
         assert anonymous.value.code == StatusCodes.BadIdentityTokenRejected
-        with pytest.raises(Exception):  # noqa: B017, PT011 (refused during the handshake)
+        with pytest.raises(UaStatusCodeError) as untrusted:
             async with OpcuaTriggerClient(
                 url, "cam", username="operator", password="s3cret", certificate=other
             ):
                 pass
+        assert untrusted.value.code == StatusCodes.BadCertificateUntrusted
         probe = Client(url, timeout=4)
         endpoints = await probe.connect_and_get_server_endpoints()
         modes = {e.SecurityMode for e in endpoints}
         assert modes == {ua.MessageSecurityMode.SignAndEncrypt}  # no unsecured endpoint
-        with pytest.raises(Exception):  # noqa: B017, PT011
+        with pytest.raises(UaError, match="No matching endpoints"):  # no None endpoint
             async with OpcuaTriggerClient(url, "cam", username="operator", password="s3cret"):
                 pass
         assert (pki / "server-cert.der").is_file()
         first_certificate = (pki / "server-cert.der").read_bytes()
     async with running_gateway(secured_config(pki)) as (gateway, _, _):
         assert (pki / "server-cert.der").read_bytes() == first_certificate  # kept, not remade
+
+
+async def test_an_empty_trust_store_starts_and_refuses_every_client_certificate(
+    tmp_path: Path,
+) -> None:
+    cert, key = await client_certificate(tmp_path)
+    async with running_gateway(secured_config(tmp_path / "pki")) as (gateway, http, _):
+        with pytest.raises(UaStatusCodeError) as untrusted:
+            async with OpcuaTriggerClient(
+                endpoint(gateway),
+                "cam",
+                username="operator",
+                password="s3cret",
+                certificate=(cert, key),
+            ):
+                pass
+        assert untrusted.value.code == StatusCodes.BadCertificateUntrusted
+        assert (await http.get("/healthz")).status_code == 200
+    assert (tmp_path / "pki" / "trusted").is_dir()
+
+
+async def test_status_nodes_follow_the_stream_and_the_heartbeat_toggles() -> None:
+    async with running_gateway(opcua_config({"heartbeat_ms": 50})) as (gateway, http, _):
+        await first_frame(gateway)
+        async with OpcuaTriggerClient(endpoint(gateway), "cam") as client:
+            beats = set()
+            for _ in range(100):  # bounded: both levels within 100 reads
+                beats.add(await client.node("Status.Heartbeat").read_value())
+                if beats == {False, True}:
+                    break
+                await asyncio.sleep(0.02)
+            assert beats == {False, True}
+            assert await client.node("Status.Ready").read_value() is True
+            assert (await http.post("/streams/cam/pause")).status_code == 200
+            for _ in range(100):
+                if await client.node("Status.State").read_value() == "paused":
+                    break
+                await asyncio.sleep(0.02)
+            assert await client.node("Status.Ready").read_value() is False
+            paused = await client.trigger("write")
+            assert paused["error"]["name"] == "STREAM_NOT_RUNNING"
+            assert await client.node("Result.ResultCode").read_value() == -2
+            for _ in range(100):
+                if await client.node("Status.ErrorCode").read_value() == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert await client.node("Status.Error").read_value() is True
 
 
 def test_password_hashes_verify_and_reject() -> None:

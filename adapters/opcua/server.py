@@ -21,6 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -28,10 +29,12 @@ import structlog
 from asyncua import ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.common.node import Node
+from asyncua.common.utils import ServiceError
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.server.server import Server
 from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uatypes import Int16, String
 
 from adapters.opcua.security import GatewayUserManager, server_certificate
@@ -82,6 +85,28 @@ RESULT: dict[str, tuple[Any, ua.VariantType]] = {
     "Json": ("", ua.VariantType.String),
 }
 STATUS_INTERVAL_S = 0.1
+
+
+async def _refuse_every_client(certificate: Any, application: Any) -> None:
+    raise ServiceError(StatusCodes.BadCertificateUntrusted)
+
+
+async def _trusted_clients(pki_dir: Path) -> Any:
+    """A validator that accepts only client certificates in `pki_dir/trusted/`."""
+    trusted = pki_dir / "trusted"
+    if not any(trusted.iterdir()):
+        log.warning(
+            "opcua: no trusted client certificates yet; secure clients are refused until their "
+            "certificate is copied into the trusted folder",
+            trusted=str(trusted),
+        )
+        return _refuse_every_client
+    store = TrustStore([trusted], [])
+    await store.load()
+    return CertificateValidator(
+        CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT,
+        store,
+    )
 
 
 def string_node_id(text: str, namespace: int) -> ua.NodeId:
@@ -174,14 +199,7 @@ class OpcuaServerAdapter:
             await server.load_certificate(str(cert))
             await server.load_private_key(str(key))
             if not security.trust_all_clients:
-                store = TrustStore([security.pki_dir / "trusted"], [])
-                await store.load()
-                validator = CertificateValidator(
-                    CertificateValidatorOptions.TRUSTED_VALIDATION
-                    | CertificateValidatorOptions.PEER_CLIENT,
-                    store,
-                )
-                server.set_certificate_validator(validator)
+                server.set_certificate_validator(await _trusted_clients(security.pki_dir))
         self.namespace_index = await server.register_namespace(self._config.namespace)
         await self._build(server)
         server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
@@ -406,12 +424,15 @@ class OpcuaServerAdapter:
         await self._write(nodes.counter_node, nodes.result_counter, ua.VariantType.UInt32)
 
     async def _keep_status(self) -> None:
+        """Status nodes on change; Heartbeat flips every `heartbeat_ms` (1 Hz by default)."""
         heartbeat_s = self._config.heartbeat_ms / 1000.0
+        beat, next_flip = False, time.monotonic() + heartbeat_s
         while True:
-            beat = int(time.monotonic() / heartbeat_s) % 2 == 1
+            if time.monotonic() >= next_flip:
+                beat, next_flip = not beat, max(next_flip + heartbeat_s, time.monotonic())
             for nodes in self.streams.values():
                 await self._write_status(nodes, beat)
-            await asyncio.sleep(STATUS_INTERVAL_S)
+            await asyncio.sleep(min(STATUS_INTERVAL_S, heartbeat_s / 2))
 
     async def _write_status(self, nodes: StreamNodes, beat: bool) -> None:
         stream = nodes.stream

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -26,13 +25,8 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from adapters.modbus.handshake import Coil, Register
 from bench.report import TRIVIAL_WORKFLOW, start_child, stop_child, summary, write_report
+from simulators.net import free_port
 from simulators.plc import PlcMemory
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def gateway_config(modbus: dict[str, Any]) -> Any:

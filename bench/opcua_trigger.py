@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import sys
 import time
 from typing import Any
@@ -24,13 +23,8 @@ from asyncua import ua
 from asyncua.client.client import Client
 
 from bench.report import TRIVIAL_WORKFLOW, start_child, stop_child, summary, write_report
+from simulators.net import free_port
 from simulators.opcua_client import CounterWatch, OpcuaTriggerClient
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve(role: str, port: int) -> None:

@@ -9,11 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from simulators.net import free_port
 
 
 def mosquitto_binary() -> str:
@@ -30,7 +26,7 @@ class Mosquitto:
 
     def __init__(self, workdir: Path, settings: str = "allow_anonymous true\n") -> None:
         """`settings`: listener options (TLS files, password_file...) after the listener line."""
-        self.port = _free_port()
+        self.port = free_port()
         self._config = workdir / "mosquitto.conf"
         # As root, mosquitto drops to user `mosquitto`, who cannot read the test's private files.
         run_as = "user root\n" if os.geteuid() == 0 else ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +18,7 @@ from gateway.app import Gateway
 from gateway.capture import FrameSource
 from gateway.config import ConfigError, GatewayConfig, SourceConfig, parse_config
 from gateway.events import InspectionResult, Source
+from simulators.net import free_port
 from simulators.plc import GatewayServerIo, PlcMemory, PlcProgram, bit
 from tests.conftest import first_frame, make_config, running_gateway, wait_until
 from tests.test_http_errors import StalledCamera
@@ -111,12 +111,6 @@ async def wait_block(client: AsyncModbusTcpClient, predicate: Any, base: int = 0
             return registers
         await asyncio.sleep(0.01)
     raise AssertionError(f"block never matched: {registers}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def modbus_results(published: list[InspectionResult]) -> list[InspectionResult]:

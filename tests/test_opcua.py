@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from adapters.opcua.security import hash_password, verify_password
 from gateway.app import Gateway
 from gateway.config import ConfigError, GatewayConfig, parse_config
 from gateway.events import InspectionResult, Source
+from simulators.net import free_port
 from simulators.opcua_client import OpcuaTriggerClient, client_certificate
 from tests.conftest import first_frame, make_config, running_gateway, wait_until
 from tests.test_modbus import CAMERA, CONSTANT_WORKFLOW, VECTOR
@@ -283,12 +283,6 @@ class FakePlc:
         if self.server is not None:
             await self.server.stop()
             self.server = None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_client_mode_subscribes_writes_results_and_survives_a_plc_restart() -> None:

@@ -190,7 +190,7 @@ class OpcuaServerAdapter:
         server.set_server_name(f"Inspection gateway {self._gateway_id}")
         await server.set_application_uri(app_uri)
         server.set_security_policy([POLICY[policy] for policy in security.policies])
-        tokens: list[type] = [ua.UserNameIdentityToken]
+        tokens: list[type] = [ua.UserNameIdentityToken] if security.users else []
         if security.allow_anonymous:
             tokens.append(ua.AnonymousIdentityToken)
         server.set_identity_tokens(tokens)

@@ -502,26 +502,19 @@ class GatewayConfig(StrictModel):
         }
 
     @model_validator(mode="after")
-    def _opcua_streams(self) -> GatewayConfig:
-        for stream_id in self.opcua.streams if self.opcua is not None else {}:
-            if stream_id not in self.streams:
-                raise ValueError(
-                    f"opcua.streams.{stream_id}: no stream named {stream_id!r} "
-                    f"(known: {', '.join(self.streams)})"
-                )
+    def _front_end_streams(self) -> GatewayConfig:
+        for section, front_end in (("modbus", self.modbus), ("opcua", self.opcua)):
+            for stream_id in front_end.streams if front_end is not None else {}:
+                if stream_id not in self.streams:
+                    raise ValueError(
+                        f"{section}.streams.{stream_id}: no stream named {stream_id!r} "
+                        f"(known: {', '.join(self.streams)})"
+                    )
         return self
 
     @model_validator(mode="after")
-    def _modbus_streams(self) -> GatewayConfig:
-        if self.modbus is None:
-            return self
-        for stream_id in self.modbus.streams:
-            if stream_id not in self.streams:
-                raise ValueError(
-                    f"modbus.streams.{stream_id}: no stream named {stream_id!r} "
-                    f"(known: {', '.join(self.streams)})"
-                )
-        if self.modbus.type == "client":
+    def _modbus_bases(self) -> GatewayConfig:
+        if self.modbus is None or self.modbus.type == "client":
             return self
         owners: list[tuple[int, str]] = []
         for stream_id, (base, _) in self.modbus_streams().items():

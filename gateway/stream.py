@@ -247,14 +247,18 @@ class Stream:
     def pending(self) -> int:
         return self._queue.qsize() + (0 if self._current is None else 1)
 
+    @property
+    def activity(self) -> str:
+        """ready / busy / error (camera away) / paused / stopped: what fieldbus status shows."""
+        if self.state is not StreamState.RUNNING:
+            return str(self.state)
+        if not self.capture.connected:
+            return "error"
+        return "ready" if self._current is None else "busy"
+
     def status(self) -> dict[str, Any]:
         health = self.capture.health()
-        if self.state is not StreamState.RUNNING:
-            activity = str(self.state)
-        elif not health.connected:
-            activity = "error"
-        else:
-            activity = "ready" if self._current is None else "busy"
+        activity = self.activity
         return {
             "id": self.id,
             "state": str(self.state),

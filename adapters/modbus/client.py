@@ -41,7 +41,6 @@ class ModbusClientAdapter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._client: AsyncModbusTcpClient | None = None
         self.connected = False
         self.counters = {"connects": 0, "polls": 0, "writes": 0, "errors": 0}
         self.last_error: str | None = None
@@ -64,9 +63,6 @@ class ModbusClientAdapter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     def status(self) -> dict[str, Any]:
         return {
@@ -90,7 +86,6 @@ class ModbusClientAdapter:
                 retries=0,
                 reconnect_delay=0,
             )
-            self._client = client
             try:
                 if not await client.connect():
                     raise PlcError(f"cannot connect to {self._config.host}:{self._config.port}")

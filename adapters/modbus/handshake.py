@@ -156,11 +156,10 @@ class Handshake:
 
     # --- inputs from the PLC ----------------------------------------------------------------
 
-    def reset_inputs(self, *, counter_too: bool = True) -> None:
+    def reset_inputs(self) -> None:
         """A (re)connect: the next levels seen are baselines, not edges."""
         self._coil_known = [False] * COILS
-        if counter_too:
-            self._seq_known = False
+        self._seq_known = False
 
     def write_coils(self, offset: int, values: Sequence[bool]) -> None:
         for index, value in enumerate(values, start=offset):

@@ -77,9 +77,9 @@ class OpcuaClientAdapter:
         self._dispatcher = dispatcher
         self._watches = {sid: _Watch(sid, layout) for sid, layout in config.streams.items()}
         self._by_node: dict[ua.NodeId, _Watch] = {}
-        self._client: Client | None = None
         self._task: asyncio.Task[None] | None = None
-        self._writes: asyncio.Queue[tuple[_Watch, InspectionResult, Any]] = asyncio.Queue()
+        self._writes: asyncio.Queue[tuple[_Watch, InspectionResult | None, Any]] = asyncio.Queue()
+        """Results to write, and trigger resets (result None), in order, on one connection."""
         self._stopping = False
         self.connected = False
         self.counters = {"connects": 0, "triggers": 0, "results": 0, "errors": 0}
@@ -118,7 +118,6 @@ class OpcuaClientAdapter:
             writer: asyncio.Task[None] | None = None
             try:
                 await client.connect()
-                self._client = client
                 await self._subscribe(client)
                 self.connected = True
                 self.counters["connects"] += 1
@@ -136,7 +135,6 @@ class OpcuaClientAdapter:
                 self.last_error = str(exc) or type(exc).__name__
             finally:
                 self.connected = False
-                self._client = None
                 if writer is not None:
                     writer.cancel()
                 with contextlib.suppress(Exception):
@@ -190,7 +188,7 @@ class OpcuaClientAdapter:
 
         future.add_done_callback(queue)
         if watch.layout.trigger_kind == "bool" and watch.layout.reset_trigger:
-            self._writes.put_nowait((watch, None, False))  # type: ignore[arg-type]
+            self._writes.put_nowait((watch, None, False))
 
     async def _write_results(self) -> None:
         while True:

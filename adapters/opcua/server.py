@@ -436,10 +436,9 @@ class OpcuaServerAdapter:
 
     async def _write_status(self, nodes: StreamNodes, beat: bool) -> None:
         stream = nodes.stream
-        status = stream.status()
         running = stream.state is StreamState.RUNNING
         values = {
-            "State": status["activity"],
+            "State": stream.activity,
             "Ready": running
             and stream.capture.connected
             and stream.pending < stream.config.queue_size,

@@ -183,7 +183,7 @@ def test_model_is_loaded_once_for_all_users() -> None:
         (
             [{"type": "nonsense", "name": "a"}],
             None,
-            "step 'a' field 'type': unknown step type 'nonsense' (known: expression, ",
+            "step 'a' field 'type': unknown step type 'nonsense' (known: barcode, color_area, ",
         ),
         (
             [expression("a", "x > 1", x="$inputs.nothing")],

@@ -46,6 +46,8 @@ class _PlannedStep:
     """Fields holding selectors, resolved on every run."""
     static: StepFields | None = field(default=None)
     """The validated fields when nothing is dynamic."""
+    depends: frozenset[str] = frozenset()
+    """Steps whose outputs this step reads: when one is skipped, so is this one."""
 
 
 def _find_selectors(value: Any) -> list[str]:
@@ -68,12 +70,38 @@ def _resolve(value: Any, lookup: Mapping[str, Any]) -> Any:
     return value
 
 
+def _load_time_fields(
+    step_cls: type[Step[Any]],
+    raw_fields: Mapping[str, Any],
+    dynamic: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The fields to validate at load time: a field reading a parameter gets the parameter's
+    default (so its type is checked now), one reading a step output gets the field's own
+    default, and a required one keeps its selector (image and detections fields accept it)."""
+    values = dict(raw_fields)
+    for key, value in dynamic.items():
+        selector = Selector.parse(value) if isinstance(value, str) else None
+        info = step_cls.fields_model.field_named(key)
+        if selector is None or info is None:
+            continue
+        if selector.scope == "inputs" and parameters.get(selector.name) is not None:
+            values[key] = parameters[selector.name]
+        elif not info.is_required():
+            del values[key]
+    return values
+
+
+def _hashable_in(value: Any, keys: set[str]) -> bool:
+    return isinstance(value, str) and value in keys
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc).replace(".[", "[") or "(fields)"
 
 
 def _kind_check(step_cls: type[Step[Any]], field_name: str) -> bool:
-    info = step_cls.fields_model.model_fields.get(field_name)
+    info = step_cls.fields_model.field_named(field_name)
     return info is not None and any(isinstance(m, ImageKind) for m in info.metadata)
 
 
@@ -128,34 +156,72 @@ class CompiledWorkflow:
         return values
 
     def run(self, images: Mapping[str, Any], parameters: Mapping[str, Any]) -> WorkflowRun:
-        """Run on `images` (name -> BGR uint8 array) with bound `parameters` (see `bind`)."""
+        """Run on `images` (name -> BGR uint8 array) with bound `parameters` (see `bind`).
+
+        A step whose field reads a per-crop output runs once per crop and its outputs become
+        lists; a step a flow-control step turned off, or one reading a skipped step, is skipped
+        and its outputs are None."""
         lookup: dict[str, Any] = {f"$inputs.{name}": value for name, value in parameters.items()}
         for name in self.image_inputs:
             if name not in images:
                 raise ValueError(f"missing image input {name!r}")
             lookup[f"$inputs.{name}"] = images[name]
+        batched: set[str] = set()
+        skipped: set[str] = set()
         steps_ms: dict[str, float] = {}
         for planned in self._plan:
             step = planned.step
+            prefix = f"$steps.{step.name}"
+            if step.name in skipped or planned.depends & skipped:
+                skipped.add(step.name)
+                lookup[f"{prefix}.*"] = None
+                lookup.update({f"{prefix}.{key}": None for key in step.outputs})
+                continue
             started = time.perf_counter()
             try:
-                if planned.static is not None:
-                    fields = planned.static
-                else:
-                    resolved = {k: _resolve(v, lookup) for k, v in planned.dynamic.items()}
-                    fields = step.fields_model.model_validate({**planned.raw_fields, **resolved})
-                produced = step.run(fields)
+                produced, per_crop = self._run_step(planned, lookup, batched)
             except Exception as exc:
                 raise StepFailed(step.name, exc) from exc
             steps_ms[step.name] = (time.perf_counter() - started) * 1000.0
-            prefix = f"$steps.{step.name}"
             lookup[f"{prefix}.*"] = produced
             for key, value in produced.items():
                 lookup[f"{prefix}.{key}"] = value
+                if per_crop or key in step.batch_outputs:
+                    batched.add(f"{prefix}.{key}")
+            if step.gated_steps() and not produced.get("continue", True):
+                skipped |= step.gated_steps()
         outputs = {name: lookup[selector] for name, selector in self._outputs}
         verdict = outputs.get("pass")
         passed = None if verdict is None else bool(verdict)
         return WorkflowRun(outputs=outputs, passed=passed, steps_ms=steps_ms)
+
+    @staticmethod
+    def _run_step(
+        planned: _PlannedStep, lookup: Mapping[str, Any], batched: set[str]
+    ) -> tuple[dict[str, Any], bool]:
+        """The step's outputs, and whether it ran once per crop."""
+        step = planned.step
+        if planned.static is not None:
+            return step.run(planned.static), False
+        per_crop = [
+            key
+            for key, value in planned.dynamic.items()
+            if isinstance(value, str) and value in batched
+        ]
+        resolved = {key: _resolve(value, lookup) for key, value in planned.dynamic.items()}
+        if not per_crop:
+            fields = step.fields_model.model_validate({**planned.raw_fields, **resolved})
+            return step.run(fields), False
+        counts = {len(resolved[key]) for key in per_crop}
+        if len(counts) > 1:
+            raise ValueError(f"per-crop fields {per_crop} have different lengths {sorted(counts)}")
+        results = []
+        for index in range(counts.pop()):
+            item = {**resolved, **{key: resolved[key][index] for key in per_crop}}
+            results.append(
+                step.run(step.fields_model.model_validate({**planned.raw_fields, **item}))
+            )
+        return {key: [result[key] for result in results] for key in step.outputs}, True
 
 
 def compile_workflow(
@@ -216,7 +282,7 @@ def compile_workflow(
         dependencies[name] = set()
         step_cls = known_types.get(step_def.type)
         if step_cls is None:
-            known = ", ".join(sorted(known_types))
+            known = ", ".join(sorted({cls.type_names[0] for cls in known_types.values()}))
             problems.append(
                 DefinitionProblem(
                     f"unknown step type {step_def.type!r} (known: {known})", name, "type"
@@ -227,6 +293,8 @@ def compile_workflow(
         dynamic: dict[str, Any] = {}
         selector_ok = True
         for field_name, value in raw_fields.items():
+            if field_name in step_cls.reference_fields:
+                continue
             selectors = _find_selectors(value)
             if selectors:
                 dynamic[field_name] = value
@@ -250,7 +318,9 @@ def compile_workflow(
                 if selector is not None and selector.scope == "steps":
                     dependencies[name].add(selector.name)
         try:
-            fields = step_cls.fields_model.model_validate(raw_fields)
+            fields = step_cls.fields_model.model_validate(
+                _load_time_fields(step_cls, raw_fields, dynamic, parameters)
+            )
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 problems.append(DefinitionProblem(error["msg"], name, _loc(error["loc"])))
@@ -268,9 +338,21 @@ def compile_workflow(
         built[name] = step
         planned[name] = _PlannedStep(step, raw_fields, dynamic, None if dynamic else fields)
 
+    # A flow-control step runs before the steps it gates.
+    for name, step in built.items():
+        for gated in step.gated_steps():
+            if gated not in dependencies:
+                problems.append(DefinitionProblem(f"no step named {gated!r}", name, "next_steps"))
+            elif gated == name:
+                problems.append(DefinitionProblem("a step cannot gate itself", name, "next_steps"))
+            else:
+                dependencies[gated].add(name)
+
     # Step outputs named by selectors must exist (known only once steps are built).
     for step_def in definition.steps:
         for field_name, value in step_def.fields().items():
+            if step_def.name in built and field_name in built[step_def.name].reference_fields:
+                continue
             for text in _find_selectors(value):
                 problem = _check_output_name(text, built)
                 if problem is not None:
@@ -303,9 +385,15 @@ def compile_workflow(
         order = []
     if problems:
         raise fail()
-    return CompiledWorkflow(
-        definition, [planned[name] for name in order], tuple(image_inputs), parameters
-    )
+    plan = [planned[name] for name in order]
+    for planned_step in plan:
+        read = [
+            Selector.parse(t) for v in planned_step.dynamic.values() for t in _find_selectors(v)
+        ]
+        planned_step.depends = frozenset(
+            sel.name for sel in read if sel is not None and sel.scope == "steps"
+        )
+    return CompiledWorkflow(definition, plan, tuple(image_inputs), parameters)
 
 
 def _check_selector(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ast
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import onnxruntime as ort
@@ -18,6 +19,9 @@ _NUMPY_TYPES: dict[str, Any] = {
     "tensor(uint8)": np.uint8,
     "tensor(int64)": np.int64,
 }
+
+
+EngineT = TypeVar("EngineT")
 
 
 class ModelLoadError(Exception):
@@ -69,6 +73,7 @@ class ModelRegistry:
         self._intra_op_threads = intra_op_threads
         self._warmup_runs = warmup_runs
         self._models: dict[Path, LoadedModel] = {}
+        self._engines: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def get(self, path: Path) -> LoadedModel:
@@ -79,6 +84,15 @@ class ModelRegistry:
                 model = self._load(key)
                 self._models[key] = model
             return model
+
+    def engine(self, key: str, factory: Callable[[], EngineT]) -> EngineT:
+        """A model engine that is not a bare ONNX session (e.g. the OCR pipeline), built once."""
+        with self._lock:
+            engine = self._engines.get(key)
+            if engine is None:
+                engine = factory()
+                self._engines[key] = engine
+            return cast(EngineT, engine)
 
     def __len__(self) -> int:
         return len(self._models)

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, PlainValidator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainValidator
+from pydantic.fields import FieldInfo
 
-from gateway.workflow.models import ModelRegistry
+from gateway.workflow.errors import FieldError
+from gateway.workflow.models import LoadedModel, ModelLoadError, ModelRegistry
 
 
 def _image_or_selector(value: Any) -> Any:
@@ -29,7 +31,24 @@ ImageField = Annotated[Any, PlainValidator(_image_or_selector), ImageKind()]
 
 
 class StepFields(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, populate_by_name=True
+    )
+
+    @classmethod
+    def field_named(cls, raw_name: str) -> FieldInfo | None:
+        """The field a definition key sets: its own name or an accepted alias (`images`)."""
+        for name, info in cls.model_fields.items():
+            aliases = info.validation_alias
+            choices = aliases.choices if isinstance(aliases, AliasChoices) else [aliases]
+            if raw_name == name or raw_name in choices:
+                return info
+        return None
+
+
+def image_field(*aliases: str) -> Any:
+    """An image field that also accepts Roboflow's names for it (e.g. `images`)."""
+    return Field(validation_alias=AliasChoices("image", *aliases))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +72,10 @@ class Step(ABC, Generic[FieldsT]):
     """Our type name first, then accepted aliases (e.g. a Roboflow block's name)."""
     fields_model: ClassVar[type[StepFields]]
     image_outputs: ClassVar[frozenset[str]] = frozenset()
+    batch_outputs: ClassVar[frozenset[str]] = frozenset()
+    """Outputs that hold one value per crop: a step fed one runs once per element."""
+    reference_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields naming other steps (`$steps.<name>` or a bare name), not reading their outputs."""
 
     def __init__(self, name: str, fields: FieldsT, context: StepContext) -> None:
         self.name = name
@@ -63,6 +86,33 @@ class Step(ABC, Generic[FieldsT]):
     def outputs(self) -> frozenset[str]:
         """Names this step produces, for `$steps.<name>.<output>` selectors."""
 
+    def gated_steps(self) -> frozenset[str]:
+        """Steps this (flow-control) step may skip: they run only when its `continue` is true."""
+        return frozenset()
+
     @abstractmethod
     def run(self, fields: FieldsT) -> dict[str, Any]:
         """Compute the outputs from fields whose selectors are already resolved."""
+
+
+def load_image_model(
+    context: StepContext, path: Path, input_size: tuple[int, int] | None
+) -> tuple[LoadedModel, int, int]:
+    """The shared model for an image step, with the (width, height) its input takes; problems
+    are raised as FieldErrors naming `model` or `input_size`."""
+    try:
+        model = context.models.get(context.resolve(path))
+    except ModelLoadError as exc:
+        raise FieldError("model", str(exc)) from None
+    if len(model.input_shape) != 4:
+        raise FieldError(
+            "model",
+            f"model input {model.input_name!r} has shape {list(model.input_shape)}; "
+            "an NCHW image input is needed",
+        )
+    if input_size is not None:
+        return model, input_size[0], input_size[1]
+    hw = model.static_hw()
+    if hw is None:
+        raise FieldError("input_size", "the model's input size is dynamic: set it")
+    return model, hw[1], hw[0]

@@ -9,9 +9,14 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from gateway.workflow.errors import FieldError
-from gateway.workflow.models import LoadedModel, ModelLoadError
 from gateway.workflow.preprocess import TensorSpec, to_tensor
-from gateway.workflow.steps.base import ImageField, Step, StepContext, StepFields
+from gateway.workflow.steps.base import (
+    ImageField,
+    Step,
+    StepContext,
+    StepFields,
+    load_image_model,
+)
 
 
 class ClassificationFields(StepFields):
@@ -50,23 +55,7 @@ class OnnxClassification(Step[ClassificationFields]):
 
     def __init__(self, name: str, fields: ClassificationFields, context: StepContext) -> None:
         super().__init__(name, fields, context)
-        try:
-            self.model: LoadedModel = context.models.get(context.resolve(fields.model))
-        except ModelLoadError as exc:
-            raise FieldError("model", str(exc)) from None
-        if len(self.model.input_shape) != 4:
-            raise FieldError(
-                "model",
-                f"model input {self.model.input_name!r} has shape {list(self.model.input_shape)}; "
-                "an NCHW image input is needed",
-            )
-        if fields.input_size is not None:
-            width, height = fields.input_size
-        else:
-            hw = self.model.static_hw()
-            if hw is None:
-                raise FieldError("input_size", "the model's input size is dynamic: set it")
-            height, width = hw
+        self.model, width, height = load_image_model(context, fields.model, fields.input_size)
         if fields.output is not None and fields.output not in self.model.output_names:
             raise FieldError(
                 "output",

@@ -66,7 +66,14 @@ class Expression(Step[ExpressionFields]):
                 f"unknown function {sorted(unknown_calls)[0]!r} in expression "
                 f"(allowed: {', '.join(sorted(FUNCTIONS))})",
             )
-        names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} - called
+        bound = {
+            node.id
+            for comprehension in ast.walk(tree)
+            if isinstance(comprehension, ast.comprehension)
+            for node in ast.walk(comprehension.target)
+            if isinstance(node, ast.Name)
+        }
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - called - bound
         unknown = names - fields.variables.keys() - CONSTANTS
         if unknown:
             known = ", ".join(sorted(fields.variables)) or "none"

@@ -70,7 +70,7 @@ class ApiError(Exception):
         self.status = status or STATUS_FOR_CODE[code]
 
 
-def _error_body(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
+def error_body(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
     return {
         "success": False,
         "message": message,
@@ -111,7 +111,7 @@ class BodySizeLimit:
 
     async def _reject(self, send: Send) -> None:
         response = JsonResponse(
-            _error_body(ErrorCode.BAD_REQUEST, f"request body over {self.limit} bytes"),
+            error_body(ErrorCode.BAD_REQUEST, f"request body over {self.limit} bytes"),
             status_code=413,
         )
         await response({"type": "http"}, _no_receive, send)
@@ -168,9 +168,7 @@ def create_app(dispatcher: Dispatcher, config: HttpConfig, gateway_id: str) -> F
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JsonResponse(
-            _error_body(exc.code, str(exc)), status_code=exc.status, headers=headers
-        )
+        return JsonResponse(error_body(exc.code, str(exc)), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -181,14 +179,14 @@ def create_app(dispatcher: Dispatcher, config: HttpConfig, gateway_id: str) -> F
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(part) for part in first["loc"])
         return JsonResponse(
-            _error_body(ErrorCode.BAD_REQUEST, f"{where}: {first['msg']}", detail=details),
+            error_body(ErrorCode.BAD_REQUEST, f"{where}: {first['msg']}", detail=details),
             status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = ErrorCode.UNKNOWN_STREAM if exc.status_code == 404 else ErrorCode.BAD_REQUEST
-        return JsonResponse(_error_body(code, str(exc.detail)), status_code=exc.status_code)
+        return JsonResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
     def stream_or_404(stream_id: str) -> Stream:
         stream = dispatcher.streams.get(stream_id)
@@ -359,7 +357,7 @@ def latest_frame_route(
         frame = stream.capture.latest()
         if frame is None:
             return JsonResponse(
-                _error_body(ErrorCode.NO_FRAME, f"stream {stream_id!r}: no frame captured yet"),
+                error_body(ErrorCode.NO_FRAME, f"stream {stream_id!r}: no frame captured yet"),
                 status_code=503,
             )
         params = [cv2.IMWRITE_JPEG_QUALITY, max(10, min(quality, 100))]

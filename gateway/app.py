@@ -10,12 +10,12 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import structlog
 
 from adapters.base import Adapter
 from adapters.http import HttpAdapter, create_app
+from adapters.http_workflows import workflow_router
 from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modbus_adapter
 from adapters.mqtt import MqttAdapter
 from adapters.opcua import OpcuaClientAdapter, OpcuaServerAdapter, build_opcua_adapter
@@ -27,18 +27,11 @@ from gateway.config import (
     UrlSourceConfig,
     UsbSourceConfig,
     VideoFileSourceConfig,
-    WorkflowRef,
 )
 from gateway.dispatcher import Dispatcher, ResultBus
 from gateway.stream import Stream
-from gateway.workflow import (
-    CompiledWorkflow,
-    ModelRegistry,
-    ParameterError,
-    WorkflowDefinitionError,
-    compile_workflow,
-    read_definition,
-)
+from gateway.workflow import ModelRegistry, ParameterError
+from gateway.workflow_library import UnknownWorkflow, WorkflowLibrary
 from simulators.camera import ConveyorScene, SyntheticCamera
 
 log = structlog.get_logger(__name__)
@@ -66,17 +59,6 @@ def build_source(stream_id: str, config: SourceConfig) -> FrameSource:
     raise AssertionError(f"unhandled source type {config!r}")
 
 
-def compile_ref(
-    name: str, ref: WorkflowRef, models: ModelRegistry, config_dir: Path
-) -> CompiledWorkflow:
-    if ref.path is not None:
-        spec: dict[str, Any] = read_definition(ref.path)
-        base_dir, source = ref.path.parent, f"workflow {name!r} ({ref.path})"
-    else:
-        spec, base_dir, source = dict(ref.specification or {}), config_dir, f"workflow {name!r}"
-    return compile_workflow(spec, models=models, base_dir=base_dir, source=source)
-
-
 class Gateway:
     """All the parts, started and stopped together: `async with Gateway(config) as gw: ...`."""
 
@@ -95,18 +77,17 @@ class Gateway:
             else ModelRegistry(config.runtime.intra_op_threads, config.runtime.warmup_runs)
         )
         self.bus = ResultBus()
-        problems: list[str] = []
-        workflows: dict[str, CompiledWorkflow] = {}
-        for name, ref in config.workflows.items():
-            try:
-                workflows[name] = compile_ref(name, ref, self.models, config_dir or Path.cwd())
-            except WorkflowDefinitionError as exc:
-                problems.append(str(exc))
+        self.workflows, problems = WorkflowLibrary.from_config(
+            config.workflows, self.models, config_dir or Path.cwd()
+        )
         streams: dict[str, Stream] = {}
         for stream_id, stream_config in config.streams.items():
-            workflow = workflows.get(stream_config.workflow)
-            if workflow is None:
-                continue
+            try:
+                workflow = self.workflows.get(
+                    stream_config.workflow, stream_config.workflow_version
+                )
+            except UnknownWorkflow:
+                continue  # its definition had problems, reported above
             capture = CaptureBuffer(
                 stream_id,
                 source_factory(stream_id, stream_config.source),
@@ -121,7 +102,6 @@ class Gateway:
                 problems.append(f"streams.{stream_id}: {exc}")
         if problems:
             raise GatewayBuildError("\n".join(problems))
-        self.workflows = workflows
         self.dispatcher = Dispatcher(streams, self.bus)
         self.http: HttpAdapter | None = None
         self.mqtt: MqttAdapter | None = None
@@ -138,9 +118,9 @@ class Gateway:
             self.mqtt = MqttAdapter(self.dispatcher, self.bus, config.mqtt, config.gateway_id)
             self.adapters.append(self.mqtt)
         if config.http.enabled:
-            self.http = HttpAdapter(
-                create_app(self.dispatcher, config.http, config.gateway_id), config.http
-            )
+            app = create_app(self.dispatcher, config.http, config.gateway_id)
+            app.include_router(workflow_router(self.workflows))
+            self.http = HttpAdapter(app, config.http)
             self.adapters.append(self.http)
 
     @property

@@ -123,6 +123,7 @@ class ReconnectConfig(StrictModel):
 class StreamConfig(StrictModel):
     source: SourceConfig
     workflow: str = Field(description="name of an entry under `workflows`")
+    workflow_version: str | None = Field(None, description="pin a version; default: current")
     mode: Literal["triggered", "continuous"] = "triggered"
     max_fps: float = Field(5.0, gt=0, description="continuous mode: at most this many runs/s")
     frame_policy: FramePolicy = Field(default_factory=lambda: LatestFramePolicy(type="latest"))
@@ -133,8 +134,8 @@ class StreamConfig(StrictModel):
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
 
 
-class WorkflowRef(StrictModel):
-    """A workflow: a definition file, or the definition inline."""
+class WorkflowSource(StrictModel):
+    """A workflow definition: a file, or the definition inline."""
 
     path: Path | None = None
     specification: dict[str, Any] | None = None
@@ -142,10 +143,27 @@ class WorkflowRef(StrictModel):
     _resolve = field_validator("path")(_resolve_path)
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> WorkflowRef:
+    def _exactly_one(self) -> WorkflowSource:
         if (self.path is None) == (self.specification is None):
             raise ValueError("give exactly one of `path` or `specification`")
         return self
+
+
+class WorkflowRef(WorkflowSource):
+    """A named workflow: its current definition, and other versions a stream may pin (or
+    HTTP run at /workflows/<name>/versions/<v>/run) while a new one is tried."""
+
+    version: str = Field("1", min_length=1, description="the label of the current definition")
+    versions: dict[str, WorkflowSource] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _distinct_label(self) -> WorkflowRef:
+        if self.version in self.versions:
+            raise ValueError(f"version {self.version!r} is both current and under `versions`")
+        return self
+
+    def all_versions(self) -> dict[str, WorkflowSource]:
+        return {self.version: self, **self.versions}
 
 
 # --- services ---------------------------------------------------------------------------------
@@ -481,6 +499,12 @@ class GatewayConfig(StrictModel):
                 raise ValueError(
                     f"streams.{stream_id}.workflow: no workflow named {stream.workflow!r} "
                     f"(known: {known})"
+                )
+            versions = self.workflows[stream.workflow].all_versions()
+            if stream.workflow_version is not None and stream.workflow_version not in versions:
+                raise ValueError(
+                    f"streams.{stream_id}.workflow_version: workflow {stream.workflow!r} has no "
+                    f"version {stream.workflow_version!r} (versions: {', '.join(versions)})"
                 )
         return self
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from gateway.serialise import to_json
+
 
 class ErrorCode(IntEnum):
     """Result error codes, identical on every protocol."""
@@ -152,6 +154,7 @@ class InspectionResult:
         return node
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; image outputs (e.g. a visualisation) become base64 JPEG."""
         return {
             "stream": self.stream,
             "trigger_id": self.trigger_id,
@@ -163,7 +166,7 @@ class InspectionResult:
             ),
             "frame_id": self.frame_id,
             "frame_age_ms": None if self.frame_age_ms is None else round(self.frame_age_ms, 3),
-            "outputs": self.outputs,
+            "outputs": to_json(self.outputs),
             "pass": self.passed,
             "part_id": self.part_id,
             "timings": self.timings.to_dict(),

@@ -83,7 +83,7 @@ def _load_time_fields(
     for key, value in dynamic.items():
         selector = Selector.parse(value) if isinstance(value, str) else None
         info = step_cls.fields_model.field_named(key)
-        if selector is None or info is None:
+        if selector is None or info is None or _kind_check(step_cls, key):
             continue
         if selector.scope == "inputs" and parameters.get(selector.name) is not None:
             values[key] = parameters[selector.name]

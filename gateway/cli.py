@@ -16,6 +16,7 @@ import structlog
 import uvloop
 
 from gateway.app import Gateway, GatewayBuildError
+from gateway.cli_workflow import workflow
 from gateway.config import (
     ConfigError,
     GatewayConfig,
@@ -305,6 +306,9 @@ def _build_or_exit(config: GatewayConfig, config_dir: Path) -> Gateway:
     except GatewayBuildError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+
+
+cli.add_command(workflow)
 
 
 def main() -> None:

@@ -140,7 +140,7 @@ class CompiledWorkflow:
         self._plan = plan
         self.image_inputs = image_inputs
         self.parameters = parameters
-        self._outputs = [(output.name, output.selector) for output in definition.outputs]
+        self.output_selectors = [(output.name, output.selector) for output in definition.outputs]
 
     def bind(self, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults with `overrides` applied; unknown names and wrong types raise ParameterError."""
@@ -190,7 +190,7 @@ class CompiledWorkflow:
                     batched.add(f"{prefix}.{key}")
             if step.gated_steps() and not produced.get("continue", True):
                 skipped |= step.gated_steps()
-        outputs = {name: lookup[selector] for name, selector in self._outputs}
+        outputs = {name: lookup[selector] for name, selector in self.output_selectors}
         verdict = outputs.get("pass")
         passed = None if verdict is None else bool(verdict)
         return WorkflowRun(outputs=outputs, passed=passed, steps_ms=steps_ms)

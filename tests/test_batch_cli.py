@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from tests.conftest import run_cli
 
 SPEC = {
     "version": "1.0",
@@ -43,15 +43,6 @@ def qr_frame(text: str | None, size: int = 320) -> np.ndarray:
     return frame
 
 
-def gateway_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from gateway.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def make_inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
     spec = tmp_path / "inspect.json"
     spec.write_text(json.dumps(SPEC))
@@ -72,7 +63,7 @@ def make_inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
 def test_folder_and_video_give_results_and_an_aggregated_csv(tmp_path: Path) -> None:
     spec, shots, video = make_inputs(tmp_path)
     out = tmp_path / "out"
-    done = gateway_cli("workflow", "run", str(spec), str(shots), str(video), "--every", "10",
+    done = run_cli("workflow", "run", str(spec), str(shots), str(video), "--every", "10",
                        "--threads", "2", "-o", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "10 processed, 0 already done, 0 failed, of 10" in done.stderr
@@ -98,14 +89,14 @@ def test_folder_and_video_give_results_and_an_aggregated_csv(tmp_path: Path) -> 
 def test_resume_after_an_interruption_processes_only_the_rest(tmp_path: Path) -> None:
     spec, shots, _ = make_inputs(tmp_path)
     out = tmp_path / "out"
-    assert gateway_cli("workflow", "run", str(spec), str(shots), "-o", str(out)).returncode == 0
+    assert run_cli("workflow", "run", str(spec), str(shots), "-o", str(out)).returncode == 0
     # as if the run had been killed after the first four: the rest never got a results.json
     results = sorted(out.glob("shots/**/results.json"))
     assert len(results) == 7
     kept = {path: path.stat().st_mtime_ns for path in results[:4]}
     for path in results[4:]:
         path.unlink()
-    again = gateway_cli("workflow", "run", str(spec), str(shots), "-o", str(out), "-p", "prefix=XX")
+    again = run_cli("workflow", "run", str(spec), str(shots), "-o", str(out), "-p", "prefix=XX")
     assert again.returncode == 0, again.stderr
     assert "3 processed, 4 already done, 0 failed, of 7" in again.stderr
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in kept.items())
@@ -117,20 +108,20 @@ def test_unreadable_inputs_are_listed_and_exit_nonzero(tmp_path: Path) -> None:
     spec, shots, _ = make_inputs(tmp_path)
     (shots / "broken.png").write_bytes(b"\x89PNG not really")
     out = tmp_path / "out"
-    failed = gateway_cli("workflow", "run", str(spec), str(shots), "-o", str(out))
+    failed = run_cli("workflow", "run", str(spec), str(shots), "-o", str(out))
     assert failed.returncode == 1
     assert "7 processed, 0 already done, 1 failed, of 8" in failed.stderr
     assert "broken.png: cannot read image" in failed.stderr
     (failure,) = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
     assert failure["input"].endswith("broken.png") and failure["error"] == "cannot read image"
-    bad_param = gateway_cli("workflow", "run", str(spec), str(shots), "-o", str(out), "-p", "x=1")
+    bad_param = run_cli("workflow", "run", str(spec), str(shots), "-o", str(out), "-p", "x=1")
     assert bad_param.returncode == 1
     assert "parameter 'x': unknown parameter (known: prefix)" in bad_param.stderr
-    missing = gateway_cli("workflow", "run", str(spec), str(tmp_path / "nowhere"), "-o", str(out))
+    missing = run_cli("workflow", "run", str(spec), str(tmp_path / "nowhere"), "-o", str(out))
     assert missing.returncode == 1 and "no such file or folder" in missing.stderr
 
 
 def test_help_explains_the_command() -> None:
-    shown = gateway_cli("workflow", "run", "--help")
+    shown = run_cli("workflow", "run", "--help")
     assert shown.returncode == 0
     assert "aggregated_results.csv" in shown.stdout and "--every" in shown.stdout

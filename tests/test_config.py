@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from gateway.config import (
     load_default_config,
     parse_config,
 )
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 GOOD = """\
 workflows:
@@ -129,16 +127,6 @@ def test_bad_workflow_fails_the_build_naming_step_and_field(tmp_path: Path) -> N
     message = str(caught.value)
     assert "workflow 'w'" in message and "bad.yaml" in message
     assert "step 'cls' field 'model': model file not found" in message
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from gateway.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
 
 
 def test_check_config_cli_exit_codes(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import secrets
 import socket
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.config import HttpConfig
+from gateway.config import HttpConfig, StreamMode
 from gateway.dispatcher import Dispatcher
 from gateway.events import ErrorCode, InspectionResult, Source, Trigger
 from gateway.recent import RecentFutures
@@ -53,6 +54,33 @@ class JsonResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class ConsumeBuffer:
+    """Continuous-mode results per stream until a client consumes them (Roboflow's
+    `consume`); bounded, so an absent client costs nothing but the oldest results."""
+
+    def __init__(self, kept: int) -> None:
+        self._kept = kept
+        self._results: dict[str, deque[InspectionResult]] = {}
+
+    def add(self, result: InspectionResult) -> None:
+        if result.source is Source.CONTINUOUS:
+            queue = self._results.setdefault(result.stream, deque(maxlen=self._kept))
+            queue.append(result)
+
+    def take(self, stream_id: str) -> list[InspectionResult]:
+        queue = self._results.get(stream_id)
+        taken = list(queue or ())
+        if queue is not None:
+            queue.clear()
+        return taken
+
+
+class ModeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: StreamMode
 
 
 class TriggerRequest(BaseModel):
@@ -144,6 +172,8 @@ def create_app(dispatcher: Dispatcher, config: HttpConfig, gateway_id: str) -> F
         config.jobs_kept, config.idempotency_ttl_s
     )
     jobs: RecentFutures[InspectionResult] = RecentFutures(config.jobs_kept, 3600.0)
+    continuous = ConsumeBuffer(config.consume_kept)
+    dispatcher.bus.subscribe(continuous.add)
     api_key = config.api_key.get_secret_value().encode() if config.api_key else None
 
     async def authorise(request: Request) -> None:
@@ -309,6 +339,39 @@ def create_app(dispatcher: Dispatcher, config: HttpConfig, gateway_id: str) -> F
             tags=[tag],
             response_class=Response,
         )
+
+    async def consume(stream_id: str) -> dict[str, Any]:
+        """Results of continuous runs since the last call (oldest first), as Roboflow's
+        inference pipelines answer `consume`."""
+        stream_or_404(stream_id)
+        results = [result.to_dict() for result in continuous.take(stream_id)]
+        return {
+            "status": "success",
+            "outputs": [result["outputs"] for result in results],
+            "frames_metadata": [
+                {
+                    "source_id": stream_id,
+                    "frame_id": result["frame_id"],
+                    "frame_timestamp": result["frame_timestamp"],
+                    "result_id": result["result_id"],
+                    "pass": result["pass"],
+                    "error": result["error"],
+                }
+                for result in results
+            ],
+        }
+
+    app.add_api_route("/streams/{stream_id}/consume", consume, methods=["GET"], tags=["streams"])
+    app.add_api_route(
+        "/inference_pipelines/{stream_id}/consume", consume, methods=["GET"], tags=["roboflow"]
+    )
+
+    @app.post("/streams/{stream_id}/mode", tags=["streams"])
+    async def set_mode(stream_id: str, body: ModeRequest) -> dict[str, Any]:
+        """Switch between `triggered` and `continuous` while running."""
+        stream = stream_or_404(stream_id)
+        stream.set_mode(body.mode)
+        return {"status": "success", "stream": stream.status()}
 
     @app.get("/streams/{stream_id}", tags=["streams"])
     async def stream_status(stream_id: str) -> dict[str, Any]:

@@ -120,11 +120,14 @@ class ReconnectConfig(StrictModel):
     factor: float = Field(2.0, ge=1)
 
 
+StreamMode = Literal["triggered", "continuous"]
+
+
 class StreamConfig(StrictModel):
     source: SourceConfig
     workflow: str = Field(description="name of an entry under `workflows`")
     workflow_version: str | None = Field(None, description="pin a version; default: current")
-    mode: Literal["triggered", "continuous"] = "triggered"
+    mode: StreamMode = "triggered"
     max_fps: float = Field(5.0, gt=0, description="continuous mode: at most this many runs/s")
     frame_policy: FramePolicy = Field(default_factory=lambda: LatestFramePolicy(type="latest"))
     queue_size: int = Field(4, ge=1, le=1000, description="triggers waiting; more -> BUSY")
@@ -176,6 +179,9 @@ class HttpConfig(StrictModel):
     api_key: SecretStr | None = Field(None, description="when set, Bearer auth on every route")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     jobs_kept: int = Field(1000, ge=1, description="async trigger jobs remembered")
+    consume_kept: int = Field(
+        100, ge=1, description="continuous results kept per stream until consumed (oldest drop)"
+    )
     idempotency_ttl_s: float = Field(300.0, gt=0)
 
 

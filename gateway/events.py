@@ -41,6 +41,8 @@ class Source(StrEnum):
     MODBUS = "modbus"
     OPCUA = "opcua"
     PYTHON = "python"
+    CONTINUOUS = "continuous"
+    """A stream in continuous mode, running on every new frame up to max_fps."""
 
 
 @dataclass(frozen=True, slots=True)

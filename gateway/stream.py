@@ -19,12 +19,13 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.capture import CaptureBuffer, Frame
-from gateway.config import LatestFramePolicy, NextFramePolicy, StreamConfig
+from gateway.config import LatestFramePolicy, NextFramePolicy, StreamConfig, StreamMode
 from gateway.events import (
     ErrorCode,
     GatewayError,
     InspectionError,
     InspectionResult,
+    Source,
     Timings,
     Trigger,
     error_result,
@@ -80,8 +81,17 @@ class Stream:
         self._worker: asyncio.Task[None] | None = None
         self._current: _Job | None = None
         self.state = StreamState.STOPPED
+        self.mode: StreamMode = config.mode
+        self._continuous: asyncio.Task[None] | None = None
         self.last_error: InspectionError | None = None
-        self.counters = {"accepted": 0, "rejected": 0, "passed": 0, "failed": 0, "errors": 0}
+        self.counters = {
+            "accepted": 0,
+            "rejected": 0,
+            "passed": 0,
+            "failed": 0,
+            "errors": 0,
+            "continuous_runs": 0,
+        }
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -93,6 +103,39 @@ class Stream:
             self.capture.start()
             self._worker = asyncio.create_task(self._work(), name=f"stream-{self.id}")
         self.state = StreamState.RUNNING
+        self.set_mode(self.mode)
+
+    def set_mode(self, mode: StreamMode) -> None:
+        """Triggered, or continuous: the workflow on every new frame up to `max_fps`, each
+        result published like a trigger's (source `continuous`). Triggers work in both."""
+        self.mode = mode
+        wanted = mode == "continuous" and self.state is not StreamState.STOPPED
+        if wanted and self._continuous is None:
+            self._continuous = asyncio.create_task(
+                self._run_continuously(), name=f"continuous-{self.id}"
+            )
+        elif not wanted and self._continuous is not None:
+            self._continuous.cancel()
+            self._continuous = None
+
+    async def _run_continuously(self) -> None:
+        """One run at a time on the newest unseen frame: frames arriving while the workflow
+        runs are skipped, never queued; at most `max_fps` runs a second."""
+        interval = 1.0 / self.config.max_fps
+        last_seen = 0.0
+        while True:
+            started = time.monotonic()
+            if self.state is StreamState.RUNNING and self.capture.connected:
+                try:
+                    frame = await asyncio.to_thread(self.capture.frame_after, last_seen, 1.0)
+                except GatewayError:
+                    frame = None  # no new frame within a second: look again
+                newest = self.capture.latest()
+                if frame is not None and newest is not None and not self._queue.full():
+                    last_seen = newest.captured_mono  # what `latest` will pick: skip the rest
+                    self.counters["continuous_runs"] += 1
+                    await self.submit(Trigger(self.id, Source.CONTINUOUS))
+            await asyncio.sleep(max(interval - (time.monotonic() - started), 0.001))
 
     def pause(self) -> None:
         """Reject new triggers (STREAM_NOT_RUNNING); queued ones finish; the camera keeps going."""
@@ -107,6 +150,11 @@ class Stream:
         if self.state is StreamState.STOPPED:
             return
         self.state = StreamState.STOPPED
+        if self._continuous is not None:
+            self._continuous.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._continuous
+            self._continuous = None
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -264,6 +312,8 @@ class Stream:
             "state": str(self.state),
             "activity": activity,
             "workflow": self.config.workflow,
+            "mode": self.mode,
+            "max_fps": self.config.max_fps,
             "frame_policy": self.config.frame_policy.type,
             "pending": self.pending,
             "queue_size": self.config.queue_size,

@@ -28,7 +28,7 @@ from gateway.workflow.errors import (
 )
 from gateway.workflow.models import ModelRegistry
 from gateway.workflow.steps import step_types
-from gateway.workflow.steps.base import ImageKind, Step, StepContext, StepFields
+from gateway.workflow.steps.base import EngineKind, ImageKind, Step, StepContext, StepFields
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,17 @@ class _PlannedStep:
     """The validated fields when nothing is dynamic."""
     depends: frozenset[str] = frozenset()
     """Steps whose outputs this step reads: when one is skipped, so is this one."""
+    loaded: StepFields | None = None
+    """The fields validated at load time."""
+    trusted: dict[str, str] | None = None
+    """When every dynamic field takes an engine-made value (an image, a step's detections):
+    definition key -> field name, set on `loaded` per run without validating again."""
+
+    def fields(self, resolved: Mapping[str, Any]) -> StepFields:
+        if self.trusted is not None and self.loaded is not None:
+            update = {self.trusted[key]: value for key, value in resolved.items()}
+            return self.loaded.model_copy(update=update)
+        return self.step.fields_model.model_validate({**self.raw_fields, **resolved})
 
 
 def _find_selectors(value: Any) -> list[str]:
@@ -90,6 +101,24 @@ def _load_time_fields(
         elif not info.is_required():
             del values[key]
     return values
+
+
+def _trusted_fields(step_cls: type[Step[Any]], dynamic: Mapping[str, Any]) -> dict[str, str] | None:
+    """Key -> field name when every dynamic field is an image, or detections from a step."""
+    names: dict[str, str] = {}
+    for key, value in dynamic.items():
+        name = step_cls.fields_model.canonical_name(key)
+        info = None if name is None else step_cls.fields_model.model_fields[name]
+        if name is None or info is None or not isinstance(value, str):
+            return None
+        kinds = [m for m in info.metadata if isinstance(m, EngineKind)]
+        selector = Selector.parse(value)
+        if not kinds or selector is None:
+            return None
+        if not isinstance(kinds[0], ImageKind) and selector.scope != "steps":
+            return None
+        names[key] = name
+    return names
 
 
 def _hashable_in(value: Any, keys: set[str]) -> bool:
@@ -141,6 +170,13 @@ class CompiledWorkflow:
         self.image_inputs = image_inputs
         self.parameters = parameters
         self.output_selectors = [(output.name, output.selector) for output in definition.outputs]
+
+    def step(self, name: str) -> Step[Any]:
+        """A built step by name (its model, its tensor spec: for tools and benchmarks)."""
+        for planned in self._plan:
+            if planned.step.name == name:
+                return planned.step
+        raise KeyError(name)
 
     def bind(self, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults with `overrides` applied; unknown names and wrong types raise ParameterError."""
@@ -210,17 +246,14 @@ class CompiledWorkflow:
         ]
         resolved = {key: _resolve(value, lookup) for key, value in planned.dynamic.items()}
         if not per_crop:
-            fields = step.fields_model.model_validate({**planned.raw_fields, **resolved})
-            return step.run(fields), False
+            return step.run(planned.fields(resolved)), False
         counts = {len(resolved[key]) for key in per_crop}
         if len(counts) > 1:
             raise ValueError(f"per-crop fields {per_crop} have different lengths {sorted(counts)}")
         results = []
         for index in range(counts.pop()):
             item = {**resolved, **{key: resolved[key][index] for key in per_crop}}
-            results.append(
-                step.run(step.fields_model.model_validate({**planned.raw_fields, **item}))
-            )
+            results.append(step.run(planned.fields(item)))
         return {key: [result[key] for result in results] for key in step.outputs}, True
 
 
@@ -336,7 +369,14 @@ def compile_workflow(
             problems.append(DefinitionProblem(f"{type(exc).__name__}: {exc}", name, None))
             continue
         built[name] = step
-        planned[name] = _PlannedStep(step, raw_fields, dynamic, None if dynamic else fields)
+        planned[name] = _PlannedStep(
+            step,
+            raw_fields,
+            dynamic,
+            None if dynamic else fields,
+            loaded=fields,
+            trusted=_trusted_fields(step_cls, dynamic),
+        )
 
     # A flow-control step runs before the steps it gates.
     for name, step in built.items():

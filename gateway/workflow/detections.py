@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import PlainValidator
 
+from gateway.workflow.steps.base import EngineKind
+
 Detections = dict[str, Any]
 
 
@@ -25,7 +27,7 @@ def _detections_or_selector(value: Any) -> Any:
     )
 
 
-DetectionsField = Annotated[Detections, PlainValidator(_detections_or_selector)]
+DetectionsField = Annotated[Detections, PlainValidator(_detections_or_selector), EngineKind()]
 """A step field taking detections; at load time it holds the selector."""
 
 

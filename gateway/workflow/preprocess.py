@@ -55,11 +55,11 @@ def letterbox(
     return padded, scale, (float(left), float(top))  # type: ignore[return-value]
 
 
-def to_tensor(image: npt.NDArray[np.uint8], spec: TensorSpec) -> npt.NDArray[Any]:
+def to_tensor(image: np.ndarray, spec: TensorSpec) -> npt.NDArray[Any]:
     """A BGR or grey HxW(x3) uint8 image as a 1x3xHxW tensor: (pixel * scale - mean) / std."""
     resized: npt.NDArray[Any] = image
     if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)  # type: ignore[assignment]
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if spec.resize == "crop":
         pre_w, pre_h = spec.resize_to or (spec.width, spec.height)
         resized = cv2.resize(image, (pre_w, pre_h), interpolation=INTERPOLATION[spec.interpolation])

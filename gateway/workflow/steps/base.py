@@ -23,7 +23,12 @@ def _image_or_selector(value: Any) -> Any:
     raise ValueError("expected an image selector such as $inputs.image")
 
 
-class ImageKind:
+class EngineKind:
+    """Marks a field whose value the engine itself produces from a step (detections): it is
+    checked at load time and not validated again on every run."""
+
+
+class ImageKind(EngineKind):
     """Marks a field that takes an image (checked against the selector's kind)."""
 
 
@@ -38,11 +43,16 @@ class StepFields(BaseModel):
     @classmethod
     def field_named(cls, raw_name: str) -> FieldInfo | None:
         """The field a definition key sets: its own name or an accepted alias (`images`)."""
+        name = cls.canonical_name(raw_name)
+        return None if name is None else cls.model_fields[name]
+
+    @classmethod
+    def canonical_name(cls, raw_name: str) -> str | None:
         for name, info in cls.model_fields.items():
             aliases = info.validation_alias
             choices = aliases.choices if isinstance(aliases, AliasChoices) else [aliases]
             if raw_name == name or raw_name in choices:
-                return info
+                return name
         return None
 
 

@@ -89,11 +89,16 @@ class OnnxClassification(Step[ClassificationFields]):
     def run(self, fields: ClassificationFields) -> dict[str, Any]:
         tensor = to_tensor(fields.image, self.spec)
         (raw,) = self.model.run(tensor, [self._output])
-        scores = np.asarray(raw, dtype=np.float64).reshape(-1)
+        scores = np.asarray(raw).reshape(-1)
         if fields.softmax:
             exp = np.exp(scores - scores.max())
             scores = exp / exp.sum()
-        order = np.argsort(-scores)[: fields.top_k]
+        top_k = min(fields.top_k, scores.size)
+        if top_k == 1:
+            order = np.array([int(scores.argmax())])
+        else:
+            best_k = np.argpartition(scores, scores.size - top_k)[-top_k:]
+            order = best_k[np.argsort(-scores[best_k])]
         predictions = [
             {
                 "class": self._class_name(int(index)),

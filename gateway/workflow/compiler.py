@@ -6,7 +6,7 @@ from __future__ import annotations
 import graphlib
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +42,18 @@ class WorkflowRun:
 class _PlannedStep:
     step: Step[Any]
     raw_fields: dict[str, Any]
+    loaded: StepFields
+    """The fields validated at load time (all of them, when nothing is dynamic)."""
     dynamic: dict[str, Any]
     """Fields holding selectors, resolved on every run."""
-    static: StepFields | None = field(default=None)
-    """The validated fields when nothing is dynamic."""
-    depends: frozenset[str] = frozenset()
-    """Steps whose outputs this step reads: when one is skipped, so is this one."""
-    loaded: StepFields | None = None
-    """The fields validated at load time."""
-    trusted: dict[str, str] | None = None
+    trusted: dict[str, str] | None
     """When every dynamic field takes an engine-made value (an image, a step's detections):
     definition key -> field name, set on `loaded` per run without validating again."""
+    depends: frozenset[str] = frozenset()
+    """Steps whose outputs this step reads: when one is skipped, so is this one."""
 
     def fields(self, resolved: Mapping[str, Any]) -> StepFields:
-        if self.trusted is not None and self.loaded is not None:
+        if self.trusted is not None:
             update = {self.trusted[key]: value for key, value in resolved.items()}
             return self.loaded.model_copy(update=update)
         return self.step.fields_model.model_validate({**self.raw_fields, **resolved})
@@ -108,10 +106,10 @@ def _trusted_fields(step_cls: type[Step[Any]], dynamic: Mapping[str, Any]) -> di
     names: dict[str, str] = {}
     for key, value in dynamic.items():
         name = step_cls.fields_model.canonical_name(key)
-        info = None if name is None else step_cls.fields_model.model_fields[name]
-        if name is None or info is None or not isinstance(value, str):
+        if name is None or not isinstance(value, str):
             return None
-        kinds = [m for m in info.metadata if isinstance(m, EngineKind)]
+        metadata = step_cls.fields_model.model_fields[name].metadata
+        kinds = [m for m in metadata if isinstance(m, EngineKind)]
         selector = Selector.parse(value)
         if not kinds or selector is None:
             return None
@@ -119,10 +117,6 @@ def _trusted_fields(step_cls: type[Step[Any]], dynamic: Mapping[str, Any]) -> di
             return None
         names[key] = name
     return names
-
-
-def _hashable_in(value: Any, keys: set[str]) -> bool:
-    return isinstance(value, str) and value in keys
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -237,8 +231,8 @@ class CompiledWorkflow:
     ) -> tuple[dict[str, Any], bool]:
         """The step's outputs, and whether it ran once per crop."""
         step = planned.step
-        if planned.static is not None:
-            return step.run(planned.static), False
+        if not planned.dynamic:
+            return step.run(planned.loaded), False
         per_crop = [
             key
             for key, value in planned.dynamic.items()
@@ -370,12 +364,7 @@ def compile_workflow(
             continue
         built[name] = step
         planned[name] = _PlannedStep(
-            step,
-            raw_fields,
-            dynamic,
-            None if dynamic else fields,
-            loaded=fields,
-            trusted=_trusted_fields(step_cls, dynamic),
+            step, raw_fields, fields, dynamic, _trusted_fields(step_cls, dynamic)
         )
 
     # A flow-control step runs before the steps it gates.

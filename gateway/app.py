@@ -15,6 +15,7 @@ import structlog
 
 from adapters.base import Adapter
 from adapters.http import HttpAdapter, create_app
+from adapters.http_results import results_router
 from adapters.http_workflows import workflow_router
 from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modbus_adapter
 from adapters.mqtt import MqttAdapter
@@ -29,6 +30,7 @@ from gateway.config import (
     VideoFileSourceConfig,
 )
 from gateway.dispatcher import Dispatcher, ResultBus
+from gateway.results import ResultStore, continue_counters
 from gateway.stream import Stream
 from gateway.workflow import ModelRegistry, ParameterError
 from gateway.workflow_library import UnknownWorkflow, WorkflowLibrary
@@ -117,9 +119,15 @@ class Gateway:
         if config.mqtt.enabled:
             self.mqtt = MqttAdapter(self.dispatcher, self.bus, config.mqtt, config.gateway_id)
             self.adapters.append(self.mqtt)
+        self.history: ResultStore | None = None
+        if config.history.enabled:
+            self.history = ResultStore(config.history)
+            self.bus.subscribe(self.history.add)
         if config.http.enabled:
             app = create_app(self.dispatcher, config.http, config.gateway_id)
             app.include_router(workflow_router(self.workflows))
+            if self.history is not None:
+                app.include_router(results_router(self.history))
             self.http = HttpAdapter(app, config.http)
             self.adapters.append(self.http)
 
@@ -128,6 +136,11 @@ class Gateway:
         return self.dispatcher.streams
 
     async def start(self) -> None:
+        if self.history is not None:
+            await asyncio.to_thread(self.history.open)
+            first_ids = continue_counters(self.history, list(self.streams))
+            for stream_id, stream in self.streams.items():
+                stream.continue_result_ids(first_ids[stream_id])
         for stream in self.streams.values():
             await stream.start()
         started: list[Adapter] = []
@@ -156,6 +169,8 @@ class Gateway:
             except Exception:
                 log.exception("adapter failed to stop", adapter=adapter.name)
         await asyncio.gather(*(stream.stop() for stream in self.streams.values()))
+        if self.history is not None:
+            await asyncio.to_thread(self.history.close)
         log.info("gateway stopped", gateway_id=self.config.gateway_id)
 
     async def __aenter__(self) -> Gateway:

@@ -124,6 +124,8 @@ class InspectionResult:
     timings: Timings = field(default_factory=Timings)
     error: InspectionError | None = None
     part_id: int | None = None
+    image: Any = field(default=None, repr=False, compare=False)
+    """The frame the workflow saw (a BGR array; not serialised): for the result history."""
 
     @property
     def ok(self) -> bool:

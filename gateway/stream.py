@@ -95,6 +95,10 @@ class Stream:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    def continue_result_ids(self, first: int) -> None:
+        """Number results from `first` on (the history's last id + 1 after a restart)."""
+        self._result_ids = itertools.count(first)
+
     async def start(self) -> None:
         if self.state is StreamState.RUNNING:
             return
@@ -281,6 +285,7 @@ class Stream:
             outputs=run.outputs,
             passed=run.passed,
             part_id=trigger.part_id,
+            image=frame.image,
             timings=Timings(
                 queue_ms=(started - trigger.received_mono) * 1000.0,
                 capture_ms=(captured - started) * 1000.0,

@@ -32,6 +32,12 @@ def shared_models() -> Path:
     return SHARED_MODELS
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's result history (and every gateway process it starts) in its own folder."""
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "gateway-data"))
+
+
 def make_config(
     streams: dict[str, Any] | None = None,
     workflows: dict[str, Any] | None = None,

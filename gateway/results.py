@@ -1,0 +1,310 @@
+"""The result history: every result in SQLite (WAL) under the data directory, JPEG images of
+failed parts (or all, or none), retention by age and count, queries with filters and paging.
+
+Results arrive from the result bus on the event loop and are written by one writer thread, so
+the trigger path never waits on the disk. Each result is committed on its own (a kill -9 loses
+at most the result being written), and result ids continue after a restart."""
+
+from __future__ import annotations
+
+import csv
+import io
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import structlog
+
+from gateway.config import HistoryConfig
+from gateway.events import InspectionResult, iso_utc
+from gateway.serialise import encode_jpeg, is_image
+
+log = structlog.get_logger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream TEXT NOT NULL,
+    result_id INTEGER NOT NULL,
+    trigger_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    passed INTEGER,
+    error_code INTEGER NOT NULL,
+    error_message TEXT,
+    part_id INTEGER,
+    frame_id INTEGER,
+    total_ms REAL,
+    record BLOB NOT NULL,
+    image TEXT
+);
+CREATE INDEX IF NOT EXISTS results_stream_time ON results (stream, received_at);
+CREATE INDEX IF NOT EXISTS results_time ON results (received_at);
+"""
+CSV_COLUMNS = (
+    "id", "stream", "result_id", "trigger_id", "source", "received_at", "pass",
+    "error_code", "error_message", "part_id", "frame_id", "total_ms", "outputs",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ResultQuery:
+    stream: str | None = None
+    passed: bool | None = None
+    source: str | None = None
+    errors_only: bool = False
+    since: float | None = None
+    until: float | None = None
+    limit: int = 100
+    offset: int = 0
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        values: list[Any] = []
+        for column, value in (("stream", self.stream), ("source", self.source)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                values.append(value)
+        if self.passed is not None:
+            clauses.append("passed = ?")
+            values.append(int(self.passed))
+        if self.errors_only:
+            clauses.append("error_code != 0")
+        if self.since is not None:
+            clauses.append("received_at >= ?")
+            values.append(self.since)
+        if self.until is not None:
+            clauses.append("received_at < ?")
+            values.append(self.until)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
+
+
+class ResultStore:
+    def __init__(self, config: HistoryConfig) -> None:
+        self.config = config
+        self.directory = config.directory()
+        self.images_dir = self.directory / "images"
+        self.path = self.directory / "results.db"
+        self._queue: queue.Queue[InspectionResult | None] = queue.Queue(maxsize=10_000)
+        self._writer: threading.Thread | None = None
+        self.dropped = 0
+        self.written = 0
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+        self.apply_retention()
+        self._writer = threading.Thread(target=self._write_loop, name="history", daemon=True)
+        self._writer.start()
+
+    def close(self) -> None:
+        """Write what is queued, then stop."""
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(timeout=30)
+            self._writer = None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.row_factory = sqlite3.Row
+        return db
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def add(self, result: InspectionResult) -> None:
+        """A result-bus sink: never blocks the loop; a full queue drops (and counts) results."""
+        try:
+            self._queue.put_nowait(result)
+        except queue.Full:
+            self.dropped += 1
+
+    def last_result_ids(self) -> dict[str, int]:
+        """The highest result_id per stream, so counters continue after a restart."""
+        with self._connect() as db:
+            rows = db.execute("SELECT stream, MAX(result_id) FROM results GROUP BY stream")
+            return {row[0]: int(row[1]) for row in rows}
+
+    def _write_loop(self) -> None:
+        db = self._connect()
+        last_retention = time.monotonic()
+        try:
+            while True:
+                result = self._queue.get()
+                if result is None:
+                    return
+                try:
+                    self._insert(db, result)
+                    self.written += 1
+                except Exception:  # a disk problem must not stop the history for good
+                    log.exception("cannot store result", stream=result.stream)
+                if time.monotonic() - last_retention > 60.0:
+                    self.apply_retention(db)
+                    last_retention = time.monotonic()
+        finally:
+            db.close()
+
+    def _wants_image(self, result: InspectionResult) -> bool:
+        mode = self.config.save_images
+        failed = result.passed is False or result.error is not None
+        return mode == "all" or (mode == "failed" and failed)
+
+    def _image_of(self, result: InspectionResult) -> np.ndarray | None:
+        """The first image output (e.g. a visualisation), else the frame the workflow saw."""
+        for value in result.outputs.values():
+            if is_image(value):
+                return value  # type: ignore[no-any-return]
+        return result.image if is_image(result.image) else None
+
+    def _insert(self, db: sqlite3.Connection, result: InspectionResult) -> None:
+        image_name = None
+        image = self._image_of(result) if self._wants_image(result) else None
+        if image is not None:
+            day = time.strftime("%Y-%m-%d", time.gmtime(result.received_at))
+            image_name = f"{day}/{result.stream}-{result.result_id}-{result.trigger_id[:16]}.jpg"
+            target = self.images_dir / image_name
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(encode_jpeg(image, self.config.jpeg_quality))
+        record = result.to_dict()
+        db.execute(
+            "INSERT INTO results (stream, result_id, trigger_id, source, received_at, passed, "
+            "error_code, error_message, part_id, frame_id, total_ms, record, image) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                result.stream,
+                result.result_id,
+                result.trigger_id,
+                result.source.value,
+                result.received_at,
+                None if result.passed is None else int(result.passed),
+                int(result.error_code),
+                None if result.error is None else result.error.message,
+                result.part_id,
+                result.frame_id,
+                result.timings.total_ms,
+                orjson.dumps(record),
+                image_name,
+            ),
+        )
+
+    # --- retention -----------------------------------------------------------------------------
+
+    def apply_retention(self, db: sqlite3.Connection | None = None) -> int:
+        """Delete results (and their images) older than max_age_days or beyond max_count."""
+        own = db is None
+        conn = self._connect() if db is None else db
+        retention = self.config.retention
+        doomed: list[tuple[int, str | None]] = []
+        try:
+            if retention.max_age_days is not None:
+                cutoff = time.time() - retention.max_age_days * 86400.0
+                doomed += conn.execute(
+                    "SELECT id, image FROM results WHERE received_at < ?", (cutoff,)
+                ).fetchall()
+            if retention.max_count is not None:
+                doomed += conn.execute(
+                    "SELECT id, image FROM results ORDER BY id DESC LIMIT -1 OFFSET ?",
+                    (retention.max_count,),
+                ).fetchall()
+            ids = sorted({row[0] for row in doomed})
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                conn.execute(
+                    f"DELETE FROM results WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
+            for _, image in doomed:
+                if image:
+                    (self.images_dir / image).unlink(missing_ok=True)
+            return len(ids)
+        finally:
+            if own:
+                conn.close()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def query(self, query: ResultQuery) -> tuple[list[dict[str, Any]], int]:
+        """Newest first: (results, total matching)."""
+        where, values = query.where()
+        with self._connect() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM results{where}", values).fetchone()[0]
+            rows = db.execute(
+                f"SELECT * FROM results{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                [*values, query.limit, query.offset],
+            ).fetchall()
+        return [self._row(row) for row in rows], int(total)
+
+    def get(self, entry_id: int) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM results WHERE id = ?", (entry_id,)).fetchone()
+        return None if row is None else self._row(row)
+
+    def image_path(self, entry_id: int) -> Path | None:
+        entry = self.get(entry_id)
+        if entry is None or entry["image"] is None:
+            return None
+        path = self.images_dir / entry["image"]
+        return path if path.is_file() else None
+
+    def csv_rows(self, query: ResultQuery) -> Iterator[str]:
+        """CSV text in chunks, every matching result (no paging), oldest first."""
+        where, values = query.where()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        with self._connect() as db:
+            for row in db.execute(f"SELECT * FROM results{where} ORDER BY id", values):
+                entry = self._row(row)
+                writer.writerow(
+                    [entry["id"], entry["stream"], entry["result_id"], entry["trigger_id"],
+                     entry["source"], entry["received_at"], _cell(entry["pass"]),
+                     entry["error_code"], entry["error_message"] or "", _cell(entry["part_id"]),
+                     _cell(entry["frame_id"]), _cell(entry["total_ms"]),
+                     orjson.dumps(entry["outputs"]).decode()]
+                )  # fmt: skip
+                if buffer.tell() > 64 * 1024:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    @staticmethod
+    def _row(row: sqlite3.Row) -> dict[str, Any]:
+        record = orjson.loads(row["record"])
+        return {
+            "id": row["id"],
+            "stream": row["stream"],
+            "result_id": row["result_id"],
+            "trigger_id": row["trigger_id"],
+            "source": row["source"],
+            "received_at": iso_utc(row["received_at"]),
+            "pass": None if row["passed"] is None else bool(row["passed"]),
+            "error_code": row["error_code"],
+            "error_message": row["error_message"],
+            "part_id": row["part_id"],
+            "frame_id": row["frame_id"],
+            "total_ms": row["total_ms"],
+            "outputs": record.get("outputs", {}),
+            "timings": record.get("timings"),
+            "image": row["image"],
+        }
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def continue_counters(store: ResultStore, stream_ids: Sequence[str]) -> dict[str, int]:
+    """The first result_id each stream should use."""
+    last = store.last_result_ids()
+    return {stream_id: last.get(stream_id, 0) + 1 for stream_id in stream_ids}

@@ -436,6 +436,15 @@ def latest_frame_route(
     return latest_frame
 
 
+def metrics_route(exposition: Callable[[], bytes]) -> Callable[[], Awaitable[Response]]:
+    async def metrics() -> Response:
+        """Prometheus metrics (text exposition format)."""
+        body = await asyncio.to_thread(exposition)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return metrics
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the gateway's CLI owns SIGINT/SIGTERM."""
 

@@ -12,9 +12,10 @@ from pathlib import Path
 from types import TracebackType
 
 import structlog
+from fastapi.responses import Response
 
 from adapters.base import Adapter
-from adapters.http import HttpAdapter, create_app
+from adapters.http import HttpAdapter, create_app, metrics_route
 from adapters.http_results import results_router
 from adapters.http_workflows import workflow_router
 from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modbus_adapter
@@ -30,6 +31,7 @@ from gateway.config import (
     VideoFileSourceConfig,
 )
 from gateway.dispatcher import Dispatcher, ResultBus
+from gateway.metrics import GatewayMetrics
 from gateway.results import ResultStore, continue_counters
 from gateway.stream import Stream
 from gateway.workflow import ModelRegistry, ParameterError
@@ -123,13 +125,30 @@ class Gateway:
         if config.history.enabled:
             self.history = ResultStore(config.history)
             self.bus.subscribe(self.history.add)
+        self.metrics = GatewayMetrics(self.streams, self._drops)
+        self.bus.subscribe(self.metrics.observe)
         if config.http.enabled:
             app = create_app(self.dispatcher, config.http, config.gateway_id)
             app.include_router(workflow_router(self.workflows))
             if self.history is not None:
                 app.include_router(results_router(self.history))
+            app.add_api_route(
+                "/metrics",
+                metrics_route(self.metrics.exposition),
+                methods=["GET"],
+                tags=["health"],
+                response_class=Response,
+            )
             self.http = HttpAdapter(app, config.http)
             self.adapters.append(self.http)
+
+    def _drops(self) -> dict[str, int]:
+        drops = {}
+        if self.history is not None:
+            drops["history"] = self.history.dropped
+        if self.mqtt is not None:
+            drops["mqtt"] = self.mqtt.counters["results_dropped"]
+        return drops
 
     @property
     def streams(self) -> dict[str, Stream]:

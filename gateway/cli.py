@@ -221,6 +221,11 @@ async def _demo(
         assert gateway.http is not None
         url = f"http://127.0.0.1:{gateway.http.port}"
         click.echo(f"demo gateway at {url} (try {url}/docs); triggering 'conveyor' at {rate:g}/s")
+        if gateway.history is not None:
+            click.echo(
+                f"results stored in {gateway.history.directory} "
+                f"(browse {url}/results, export {url}/results.csv; metrics at {url}/metrics)"
+            )
         seconds = duration or 365 * 86400.0
         clients: list[asyncio.Task[Any]] = [
             asyncio.create_task(

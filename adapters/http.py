@@ -67,7 +67,7 @@ class ConsumeBuffer:
     def add(self, result: InspectionResult) -> None:
         if result.source is Source.CONTINUOUS:
             queue = self._results.setdefault(result.stream, deque(maxlen=self._kept))
-            queue.append(result)
+            queue.append(result.without_frame())
 
     def take(self, stream_id: str) -> list[InspectionResult]:
         queue = self._results.get(stream_id)

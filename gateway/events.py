@@ -8,6 +8,7 @@ all say "3" for a stale frame.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from gateway.serialise import to_json
+from gateway.serialise import ImageSink, base64_image, to_json
 
 
 class ErrorCode(IntEnum):
@@ -125,7 +126,11 @@ class InspectionResult:
     error: InspectionError | None = None
     part_id: int | None = None
     image: Any = field(default=None, repr=False, compare=False)
-    """The frame the workflow saw (a BGR array; not serialised): for the result history."""
+    """The frame the workflow saw (a BGR array; not serialised), for the result history. Only
+    the result bus carries it; whatever keeps results (futures, buffers) keeps them without."""
+
+    def without_frame(self) -> InspectionResult:
+        return self if self.image is None else dataclasses.replace(self, image=None)
 
     @property
     def ok(self) -> bool:
@@ -157,8 +162,8 @@ class InspectionResult:
                 return None
         return node
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; image outputs (e.g. a visualisation) become base64 JPEG."""
+    def to_dict(self, on_image: ImageSink = base64_image) -> dict[str, Any]:
+        """JSON-ready; image outputs (e.g. a visualisation) become base64 JPEG by default."""
         return {
             "stream": self.stream,
             "trigger_id": self.trigger_id,
@@ -170,7 +175,7 @@ class InspectionResult:
             ),
             "frame_id": self.frame_id,
             "frame_age_ms": None if self.frame_age_ms is None else round(self.frame_age_ms, 3),
-            "outputs": to_json(self.outputs),
+            "outputs": to_json(self.outputs, on_image),
             "pass": self.passed,
             "part_id": self.part_id,
             "timings": self.timings.to_dict(),

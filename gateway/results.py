@@ -126,7 +126,7 @@ class ResultStore:
     def add(self, result: InspectionResult) -> None:
         """A result-bus sink: never blocks the loop; a full queue drops (and counts) results."""
         try:
-            self._queue.put_nowait(result)
+            self._queue.put_nowait(result if self._wants_image(result) else result.without_frame())
         except queue.Full:
             self.dropped += 1
 
@@ -176,7 +176,7 @@ class ResultStore:
             target = self.images_dir / image_name
             target.parent.mkdir(exist_ok=True)
             target.write_bytes(encode_jpeg(image, self.config.jpeg_quality))
-        record = result.to_dict()
+        record = result.to_dict(on_image=_image_placeholder)  # the JPEG is on disk, not inlined
         db.execute(
             "INSERT INTO results (stream, result_id, trigger_id, source, received_at, passed, "
             "error_code, error_message, part_id, frame_id, total_ms, record, image) "
@@ -298,6 +298,10 @@ class ResultStore:
             "timings": record.get("timings"),
             "image": row["image"],
         }
+
+
+def _image_placeholder(_: str, image: np.ndarray) -> dict[str, Any]:
+    return {"type": "image", "width": int(image.shape[1]), "height": int(image.shape[0])}
 
 
 def _cell(value: Any) -> Any:

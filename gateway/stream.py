@@ -238,7 +238,7 @@ class Stream:
             self.last_error = result.error
         elif result.passed is not None:
             self.counters["passed" if result.passed else "failed"] += 1
-        job.future.set_result(result)
+        job.future.set_result(result.without_frame())
         self._on_result(result)
 
     async def _work(self) -> None:

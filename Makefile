@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# System packages the tests use: a Mosquitto broker (started per test on a free port).
+# System packages the tests use: a Mosquitto broker (started per test on a free port) and
+# Debian's Chromium (driven by Playwright in the dashboard's browser test).
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo run test system-packages lint typecheck pytest bench model clean
@@ -25,10 +26,13 @@ run: $(STAMP)   ## the gateway alone, on the embedded default config
 test: system-packages lint typecheck pytest  ## ruff, mypy --strict, pytest
 
 system-packages:
-	@if [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null 2>&1; then \
-	  echo "installing mosquitto (MQTT broker for the tests)"; \
+	@missing=""; \
+	if [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null 2>&1; then missing="mosquitto"; fi; \
+	if ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (MQTT broker and browser for the tests)"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends mosquitto; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 lint: $(STAMP)
@@ -51,4 +55,4 @@ model: $(STAMP)  ## retrain the demo's part classifier
 	$(BIN)/python -m simulators.train_part_classifier
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache artifacts

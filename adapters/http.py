@@ -44,7 +44,11 @@ STATUS_FOR_CODE = {
     ErrorCode.UNKNOWN_STREAM: 404,
     ErrorCode.CAMERA_DISCONNECTED: 503,
 }
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/"})
+"""No API key needed: health probes and the dashboard's page (it holds no data; it asks for
+the key and sends it with every request it makes)."""
+TOKEN_IN_QUERY_PATHS = frozenset({"/events"})
+"""Browsers cannot set headers on an EventSource: the key may come as `?access_token=`."""
 
 
 class JsonResponse(Response):
@@ -181,6 +185,8 @@ def create_app(dispatcher: Dispatcher, config: HttpConfig, gateway_id: str) -> F
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        if request.url.path in TOKEN_IN_QUERY_PATHS and "access_token" in request.query_params:
+            scheme, token = "bearer", request.query_params["access_token"]
         if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), api_key):
             raise ApiError(
                 ErrorCode.BAD_REQUEST, "missing or wrong API key (Authorization: Bearer)", 401
@@ -464,8 +470,11 @@ class HttpAdapter:
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.port: int | None = None
+        self.closing = asyncio.Event()
+        """Set when the server begins to stop: endless responses (server-sent events) end."""
 
     async def start(self) -> None:
+        self.closing.clear()
         server_config = uvicorn.Config(
             self.app,
             host=self._config.host,
@@ -489,6 +498,7 @@ class HttpAdapter:
             raise RuntimeError(f"HTTP server did not start on {self._config.host}:{self.port}")
 
     async def stop(self) -> None:
+        self.closing.set()
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):

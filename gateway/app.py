@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from adapters.base import Adapter
 from adapters.http import HttpAdapter, create_app, metrics_route
+from adapters.http_dashboard import dashboard_router
 from adapters.http_results import results_router
 from adapters.http_workflows import workflow_router
 from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modbus_adapter
@@ -31,6 +32,7 @@ from gateway.config import (
     VideoFileSourceConfig,
 )
 from gateway.dispatcher import Dispatcher, ResultBus
+from gateway.latency import LatencyWindow
 from gateway.metrics import GatewayMetrics
 from gateway.results import ResultStore, continue_counters
 from gateway.stream import Stream
@@ -127,6 +129,8 @@ class Gateway:
             self.bus.subscribe(self.history.add)
         self.metrics = GatewayMetrics(self.streams, self._drops)
         self.bus.subscribe(self.metrics.observe)
+        self.latency = LatencyWindow()
+        self.bus.subscribe(self.latency.observe)
         if config.http.enabled:
             app = create_app(self.dispatcher, config.http, config.gateway_id)
             app.include_router(workflow_router(self.workflows))
@@ -140,6 +144,11 @@ class Gateway:
                 response_class=Response,
             )
             self.http = HttpAdapter(app, config.http)
+            app.include_router(
+                dashboard_router(
+                    self.streams, self.bus, self.latency, self.http.closing, config.gateway_id
+                )
+            )
             self.adapters.append(self.http)
 
     def _drops(self) -> dict[str, int]:

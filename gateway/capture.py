@@ -163,6 +163,11 @@ class CaptureBuffer:
         self._reconnects = 0
         self._last_error: str | None = None
 
+    @property
+    def source(self) -> FrameSource:
+        """The camera itself (the demo's PLC reads the synthetic camera's photo-eye)."""
+        return self._source
+
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:

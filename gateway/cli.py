@@ -9,7 +9,6 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import click
 import structlog
@@ -167,11 +166,23 @@ def hash_password_command(password: str) -> None:
     show_default=True,
     help="OPC UA port of the gateway (0 = any free port).",
 )
-def demo(duration: float | None, rate: float, port: int, modbus_port: int, opcua_port: int) -> None:
-    """The whole gateway on simulators: a synthetic conveyor camera, the demo workflow, and
-    simulated clients triggering over HTTP, OPC UA, a PLC running the Modbus handshake and
-    (when Mosquitto is installed, on a private broker) MQTT, with each result printed as it
-    comes."""
+@click.option(
+    "--headless",
+    is_flag=True,
+    help="No live table: a line per PLC part and a JSON summary at the end (for CI).",
+)
+def demo(
+    duration: float | None,
+    rate: float,
+    port: int,
+    modbus_port: int,
+    opcua_port: int,
+    headless: bool,
+) -> None:
+    """The whole gateway on simulators: a synthetic conveyor of parts with QR serials (some
+    scratched, missing a hole or of the wrong colour), the demo workflow, a PLC triggering over
+    Modbus as each part arrives, and OPC UA, HTTP and (when Mosquitto is installed, on a private
+    broker) MQTT clients triggering too. Open the printed URL for the dashboard."""
     os.environ.setdefault("GATEWAY_HTTP_PORT", str(port))
     os.environ.setdefault("GATEWAY_MODBUS_PORT", str(modbus_port))
     os.environ.setdefault("GATEWAY_OPCUA_PORT", str(opcua_port))
@@ -184,7 +195,7 @@ def demo(duration: float | None, rate: float, port: int, modbus_port: int, opcua
             config = config.model_copy(update={"mqtt": mqtt})
         try:
             code = _run_until_signalled(
-                lambda stop: _demo(config, config_dir, stop, rate, duration)
+                lambda stop: _demo(config, config_dir, stop, rate, duration, headless)
             )
         finally:
             if broker is not None:
@@ -208,91 +219,29 @@ async def _demo(
     stop: asyncio.Event,
     rate: float,
     duration: float | None,
+    headless: bool,
 ) -> int:
-    from adapters.modbus import ModbusServerAdapter
-    from adapters.opcua import OpcuaServerAdapter
-    from simulators.http_client import format_result, trigger_loop
-    from simulators.mqtt_client import mqtt_trigger_loop
-    from simulators.opcua_client import opcua_trigger_loop
-    from simulators.plc import plc_loop
+    from simulators.demo import run_demo
 
     gateway = _build_or_exit(config, config_dir)
     async with gateway:
         assert gateway.http is not None
         url = f"http://127.0.0.1:{gateway.http.port}"
-        click.echo(f"demo gateway at {url} (try {url}/docs); triggering 'conveyor' at {rate:g}/s")
+        click.echo(f"dashboard: {url}   (API docs {url}/docs, metrics {url}/metrics)")
         if gateway.history is not None:
             click.echo(
                 f"results stored in {gateway.history.directory} "
-                f"(browse {url}/results, export {url}/results.csv; metrics at {url}/metrics)"
+                f"(browse {url}/results, export {url}/results.csv)"
             )
-        seconds = duration or 365 * 86400.0
-        clients: list[asyncio.Task[Any]] = [
-            asyncio.create_task(
-                trigger_loop(
-                    url,
-                    "conveyor",
-                    rate_hz=rate,
-                    duration_s=seconds,
-                    on_result=lambda status, body: click.echo(
-                        format_result(f"HTTP {status}", body)
-                    ),
-                )
-            )
-        ]
-        if gateway.mqtt is not None:
-            click.echo(f"MQTT on 127.0.0.1:{config.mqtt.port}, topics {gateway.mqtt.prefix}/...")
-            clients.append(
-                asyncio.create_task(
-                    asyncio.to_thread(
-                        mqtt_trigger_loop,
-                        "127.0.0.1",
-                        config.mqtt.port,
-                        gateway.mqtt.prefix,
-                        "conveyor",
-                        rate,
-                        seconds,
-                        stop,
-                        lambda body: click.echo(format_result("MQTT    ", body)),
-                    )
-                )
-            )
-        if isinstance(gateway.modbus, ModbusServerAdapter) and gateway.modbus.port:
-            click.echo(f"Modbus TCP on 127.0.0.1:{gateway.modbus.port}; a PLC runs the handshake")
-            clients.append(
-                asyncio.create_task(
-                    plc_loop(
-                        "127.0.0.1",
-                        gateway.modbus.port,
-                        rate=rate,
-                        duration_s=seconds,
-                        on_cycle=lambda plc: click.echo(f"PLC       {plc.describe_last()}"),
-                    )
-                )
-            )
-        if isinstance(gateway.opcua, OpcuaServerAdapter) and gateway.opcua.port:
-            click.echo(f"OPC UA at {gateway.opcua.endpoint} (browse Objects/Gateway/Streams)")
-            clients.append(
-                asyncio.create_task(
-                    opcua_trigger_loop(
-                        gateway.opcua.endpoint,
-                        "conveyor",
-                        rate=rate,
-                        duration_s=seconds,
-                        on_result=lambda body: click.echo(format_result("OPC UA  ", body)),
-                    )
-                )
-            )
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({*clients, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stop.set()
-        stopper.cancel()
-        await asyncio.wait(clients, timeout=5)
-        for client in clients:
-            client.cancel()
-        first = clients[0]
-        if first.done() and not first.cancelled() and first.exception() is None:
-            click.echo(f"HTTP results: {dict(first.result())}")
+        await run_demo(
+            gateway,
+            stop=stop,
+            rate=rate,
+            duration_s=duration,
+            mqtt_port=config.mqtt.port if config.mqtt.enabled else None,
+            headless=headless,
+            echo=click.echo,
+        )
     return 0
 
 

@@ -241,6 +241,7 @@ class PlcProgram:
         self.io, self.trigger, self.step_timeout_s, self.ack = io, trigger, step_timeout_s, ack
         self.stats = PlcStats()
         self.last_block: list[int] = []
+        self.last_part_id = 0
         self._seq = 0
 
     async def connect(self) -> None:
@@ -261,6 +262,7 @@ class PlcProgram:
         """One part: trigger, wait, read, check, acknowledge."""
         started = time.perf_counter()
         self.stats.cycles += 1
+        self.last_part_id = part_id
         try:
             await self._cycle(part_id)
         except HandshakeTimeout:
@@ -332,25 +334,39 @@ class PlcProgram:
         rate: float = 0.0,
         duration_s: float | None = None,
         on_cycle: Callable[[PlcProgram], None] | None = None,
+        part_sensor: Callable[[], int | None] | None = None,
     ) -> PlcStats:
         """`cycles` parts or `duration_s` seconds (at least one bound), `rate` parts per second
-        (0: as fast as the handshake allows)."""
+        (0: as fast as the handshake allows). With `part_sensor` (the line's photo-eye: the
+        number of the part in position, or None) each part is triggered once when it arrives,
+        with its number as PART_ID, and `rate` is ignored."""
         if cycles is None and duration_s is None:
             raise ValueError("give cycles or duration_s: the loop must be bounded")
-        period = 1.0 / rate if rate > 0 else 0.0
+        period = 1.0 / rate if rate > 0 and part_sensor is None else 0.0
         next_part = time.monotonic()
         deadline = None if duration_s is None else next_part + duration_s
-        part = 0
-        while (cycles is None or part < cycles) and (
+        part, count = 0, 0
+        while (cycles is None or count < cycles) and (
             deadline is None or time.monotonic() < deadline
         ):
-            part += 1
+            if part_sensor is None:
+                part += 1
+            else:
+                arrived = await _next_part(part_sensor, part, deadline)
+                if arrived is None:
+                    break
+                part = arrived
+            count += 1
             await self.cycle(part)
             if on_cycle is not None:
                 on_cycle(self)
             next_part += period
             await asyncio.sleep(max(next_part - time.monotonic(), 0.0))
         return self.stats
+
+    def output_registers(self) -> list[int]:
+        """The result block's output registers (after the fixed header) of the last cycle."""
+        return self.last_block[MODBUS_RESULT_HEADER:]
 
     def describe_last(self) -> str:
         """One line about the last cycle, e.g. `part 12  OK  acq 12 = result acq 12 ...`."""
@@ -370,6 +386,18 @@ class PlcProgram:
         )
 
 
+async def _next_part(
+    sensor: Callable[[], int | None], last: int, deadline: float | None
+) -> int | None:
+    """Wait for a part other than `last` in position (None when the deadline passes first)."""
+    while deadline is None or time.monotonic() < deadline:
+        arrived = sensor()
+        if arrived is not None and arrived != last:
+            return arrived
+        await asyncio.sleep(0.01)
+    return None
+
+
 async def plc_loop(
     host: str,
     port: int,
@@ -379,16 +407,20 @@ async def plc_loop(
     on_cycle: Callable[[PlcProgram], None] | None = None,
     base: int = 0,
     trigger: str = "coil",
+    part_sensor: Callable[[], int | None] | None = None,
+    output_registers: int = 1,
 ) -> PlcStats:
     """A PLC on the gateway's Modbus server for `duration_s`: the demo's conveyor."""
     client = AsyncModbusTcpClient(host, port=port, timeout=2, retries=0)
     if not await client.connect():
         raise ConnectionError(f"cannot connect to the gateway's Modbus server at {host}:{port}")
     try:
-        io = GatewayServerIo(client, base, MODBUS_RESULT_HEADER, 1, False)
+        io = GatewayServerIo(client, base, MODBUS_RESULT_HEADER + output_registers, 1, False)
         program = PlcProgram(io, trigger=trigger)
         await program.connect()
-        return await program.run(rate=rate, duration_s=duration_s, on_cycle=on_cycle)
+        return await program.run(
+            rate=rate, duration_s=duration_s, on_cycle=on_cycle, part_sensor=part_sensor
+        )
     finally:
         client.close()
 

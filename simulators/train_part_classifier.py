@@ -1,8 +1,9 @@
 """Train the demo's part classifier on the synthetic conveyor and export it as a tiny ONNX model.
 
-The model looks at the inspection window in the middle of the image and says `empty`, `good` or
-`defect`: the mean colour of the window, then a softmax regression trained here with numpy on
-frames whose ground truth the scene knows. It is the project's own model (no download), small
+The model looks at the inspection window in the middle of the image and says `empty`, `part` or
+`wrong_colour` (a part of the wrong material): the mean colour of the window, then a softmax
+regression trained here with numpy on frames whose ground truth the scene knows. It is the
+project's own model (no download), small
 (well under 1 KB), and deterministic: running this script again writes the same file.
 
     python -m simulators.train_part_classifier [--output gateway/defaults/part_classifier.onnx]
@@ -21,7 +22,7 @@ import numpy.typing as npt
 from gateway.workflow.preprocess import TensorSpec, to_tensor
 from simulators.camera import ConveyorScene
 
-CLASSES = ("empty", "good", "defect")
+CLASSES = ("empty", "part", "wrong_colour")
 INPUT_W, INPUT_H = 64, 48
 # The inspection window, in model-input pixels: the centre quarter of the image.
 WINDOW_ROWS = (18, 30)
@@ -33,14 +34,14 @@ DEFAULT_OUTPUT = (
 
 
 def window_label(scene: ConveyorScene, frame_index: int) -> int:
-    """Ground truth: the class of the part covering at least half the window, else empty."""
+    """Ground truth: what covers at least half the window (a part, of which colour), else empty."""
     x0 = scene.width * WINDOW_COLS[0] / INPUT_W
     x1 = scene.width * WINDOW_COLS[1] / INPUT_W
     half = scene.part_size / 2
     for part in scene.parts(frame_index):
         overlap = min(x1, part.center_x + half) - max(x0, part.center_x - half)
         if overlap >= 0.5 * (x1 - x0):
-            return 2 if part.defective else 1
+            return 2 if part.defect == "wrong_colour" else 1
     return 0
 
 

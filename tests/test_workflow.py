@@ -16,6 +16,7 @@ from gateway.workflow import (
     Workflow,
     WorkflowDefinitionError,
 )
+from simulators.camera import BODY_BGR, WRONG_BODY_BGR
 from tests.conftest import ROOT
 
 DEMO_MODEL = ROOT / "gateway" / "defaults" / "part_classifier.onnx"
@@ -145,16 +146,16 @@ def test_parameters_default_override_and_reject_wrong_types() -> None:
 def test_pass_output_sets_the_verdict_and_timings_are_per_step() -> None:
     workflow = Workflow.from_specification(
         spec(
-            [classify(), expression("a", "top == 'good'", top="$steps.cls.top")],
+            [classify(), expression("a", "top == 'part'", top="$steps.cls.top")],
             [
                 {"type": "JsonField", "name": "pass", "selector": "$steps.a.result"},
                 {"type": "JsonField", "name": "class", "selector": "$steps.cls.top"},
             ],
         )
     )
-    image = np.full((48, 64, 3), (60, 170, 60), np.uint8)  # a good (green) part fills the view
+    image = np.full((48, 64, 3), BODY_BGR, np.uint8)  # a (steel-blue) part fills the view
     result = workflow.run(image=image)
-    assert result["outputs"]["class"] == "good"
+    assert result["outputs"]["class"] == "part"
     assert result["pass"] is True
     assert list(result["steps_ms"]) == ["cls", "a"]  # dependency order
 
@@ -286,10 +287,10 @@ def test_image_input_accepts_paths_and_arrays(tmp_path: Path) -> None:
     workflow = Workflow.from_specification(
         spec([classify()], [{"type": "JsonField", "name": "top", "selector": "$steps.cls.top"}])
     )
-    image = np.full((48, 64, 3), (50, 60, 200), np.uint8)  # a red (defective) part
+    image = np.full((48, 64, 3), WRONG_BODY_BGR, np.uint8)  # an orange part: wrong material
     path = tmp_path / "part.png"
     cv2.imwrite(str(path), image)
     assert workflow.run(image=path)["outputs"] == workflow.run(image=image)["outputs"]
-    assert workflow.run(image=image)["outputs"]["top"] == "defect"
+    assert workflow.run(image=image)["outputs"]["top"] == "wrong_colour"
     with pytest.raises(ValueError, match="cannot read image"):
         workflow.run(image=tmp_path / "absent.png")

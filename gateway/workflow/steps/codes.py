@@ -37,23 +37,30 @@ def _outputs(image: Any, values: list[str], corners: Any, kind: str) -> dict[str
 
 
 class QrCode(Step[CodeFields]):
-    """Outputs `value` (the first decoded text or None), `values`, `predictions` (with `data`)."""
+    """Outputs `value` (the first decoded text or None), `values`, `predictions` (with `data`).
+
+    OpenCV's ArUco-based QR detector finds codes the classic one misses in busy frames (a
+    labelled part in a whole camera frame); the classic detector is tried when it finds none.
+    """
 
     type_names = ("qr_code", "roboflow_core/qr_code_detector@v1", "QRCodeDetector")
     fields_model = CodeFields
 
     def __init__(self, name: str, fields: CodeFields, context: StepContext) -> None:
         super().__init__(name, fields, context)
-        self._detector = cv2.QRCodeDetector()
+        self._detectors = (cv2.QRCodeDetectorAruco(), cv2.QRCodeDetector())
 
     @property
     def outputs(self) -> frozenset[str]:
         return frozenset({"predictions", "values", "value"})
 
     def run(self, fields: CodeFields) -> dict[str, Any]:
-        found, texts, corners, _ = self._detector.detectAndDecodeMulti(fields.image)
-        pairs = [(t, c) for t, c in zip(texts, corners, strict=False)] if found else []
-        pairs = [(t, c) for t, c in pairs if t]
+        pairs: list[tuple[str, Any]] = []
+        for detector in self._detectors:
+            found, texts, corners, _ = detector.detectAndDecodeMulti(fields.image)
+            pairs = [(t, c) for t, c in zip(texts, corners, strict=False) if t] if found else []
+            if pairs:
+                break
         return _outputs(fields.image, [t for t, _ in pairs], [c for _, c in pairs], "qr_code")
 
 

@@ -46,7 +46,10 @@ class Visualize(Step[VisualizeFields]):
             x1, y1, x2, y2 = (round(v) for v in box_xyxy(prediction))
             cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, fields.thickness)
             if fields.labels:
-                text = f"{prediction['class']} {prediction['confidence']:.2f}"
+                # a decoded code is labelled with its text, a detection with class and score
+                text = prediction.get("data") or (
+                    f"{prediction['class']} {prediction['confidence']:.2f}"
+                )
                 (tw, th), base = cv2.getTextSize(text, font, scale, 1)
                 top = max(y1 - th - base - 2, 0)
                 cv2.rectangle(canvas, (x1, top), (x1 + tw + 4, top + th + base + 2), colour, -1)

@@ -1,0 +1,93 @@
+"""The dashboard: one HTML page with plain JS, served by the gateway (no build step), fed by
+server-sent events from the result bus and by the JSON routes the API already has."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from importlib.resources import files
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from gateway.dispatcher import ResultBus
+from gateway.events import InspectionResult
+from gateway.latency import KEPT_S, LatencyWindow
+from gateway.stream import Stream
+
+ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+STATUS_INTERVAL_S = 1.0
+QUEUED_EVENTS = 200
+"""Results waiting for a slow dashboard; past this a tab misses results (it resyncs from
+`/streams` each second), the gateway never waits for it."""
+
+
+def _asset(name: str) -> str:
+    return files("gateway").joinpath("dashboard", name).read_text(encoding="utf-8")
+
+
+def _no_image(_: str, __: Any) -> None:
+    return None
+
+
+def dashboard_router(
+    streams: Mapping[str, Stream],
+    bus: ResultBus,
+    latency: LatencyWindow,
+    closing: asyncio.Event,
+    gateway_id: str,
+) -> APIRouter:
+    router = APIRouter()
+    page = _asset("index.html").replace("{{gateway_id}}", gateway_id)
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    @router.get("/dashboard/{name}", include_in_schema=False)
+    async def asset(name: str) -> Response:
+        if name not in ASSETS:
+            return Response("not found", status_code=404, media_type="text/plain")
+        return Response(_asset(name), media_type=ASSETS[name])
+
+    @router.get("/events", response_class=EventSourceResponse, tags=["dashboard"])
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        """`result` for every result (image outputs left out) and `streams` (the stream list
+        with camera health and counters) each second."""
+        queue: asyncio.Queue[InspectionResult] = asyncio.Queue(QUEUED_EVENTS)
+
+        def enqueue(result: InspectionResult) -> None:
+            if not queue.full():
+                queue.put_nowait(result)
+
+        unsubscribe: Callable[[], None] = bus.subscribe(enqueue)
+        try:
+            yield ServerSentEvent(event="streams", data=_statuses(streams))
+            next_status = asyncio.get_running_loop().time() + STATUS_INTERVAL_S
+            while not closing.is_set():
+                timeout = max(next_status - asyncio.get_running_loop().time(), 0.0)
+                try:
+                    result = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    yield ServerSentEvent(event="streams", data=_statuses(streams))
+                    next_status = asyncio.get_running_loop().time() + STATUS_INTERVAL_S
+                else:
+                    yield ServerSentEvent(event="result", data=result.to_dict(_no_image))
+        finally:
+            unsubscribe()
+
+    @router.get("/stats/latency", tags=["dashboard"])
+    async def latency_stats(
+        window_s: Annotated[float, Query(gt=0, le=KEPT_S)] = 300.0,
+        buckets: Annotated[int, Query(ge=1, le=60)] = 10,
+    ) -> dict[str, Any]:
+        """Trigger-to-result latency per source (p50/p99) over the last `window_s` seconds."""
+        return latency.summary(window_s, buckets)
+
+    return router
+
+
+def _statuses(streams: Mapping[str, Stream]) -> dict[str, Any]:
+    return {"streams": [stream.status() for stream in streams.values()]}

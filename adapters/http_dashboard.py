@@ -15,6 +15,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from gateway.dispatcher import ResultBus
 from gateway.events import InspectionResult
 from gateway.latency import KEPT_S, LatencyWindow
+from gateway.serialise import image_summary
 from gateway.stream import Stream
 
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -26,10 +27,6 @@ QUEUED_EVENTS = 200
 
 def _asset(name: str) -> str:
     return files("gateway").joinpath("dashboard", name).read_text(encoding="utf-8")
-
-
-def _no_image(_: str, __: Any) -> None:
-    return None
 
 
 def dashboard_router(
@@ -74,7 +71,7 @@ def dashboard_router(
                     yield ServerSentEvent(event="streams", data=_statuses(streams))
                     next_status = asyncio.get_running_loop().time() + STATUS_INTERVAL_S
                 else:
-                    yield ServerSentEvent(event="result", data=result.to_dict(_no_image))
+                    yield ServerSentEvent(event="result", data=result.to_dict(image_summary))
         finally:
             unsubscribe()
 

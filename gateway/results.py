@@ -24,7 +24,7 @@ import structlog
 
 from gateway.config import HistoryConfig
 from gateway.events import InspectionResult, iso_utc
-from gateway.serialise import encode_jpeg, is_image
+from gateway.serialise import encode_jpeg, image_summary, is_image
 
 log = structlog.get_logger(__name__)
 
@@ -176,7 +176,7 @@ class ResultStore:
             target = self.images_dir / image_name
             target.parent.mkdir(exist_ok=True)
             target.write_bytes(encode_jpeg(image, self.config.jpeg_quality))
-        record = result.to_dict(on_image=_image_placeholder)  # the JPEG is on disk, not inlined
+        record = result.to_dict(on_image=image_summary)  # the JPEG is on disk, not inlined
         db.execute(
             "INSERT INTO results (stream, result_id, trigger_id, source, received_at, passed, "
             "error_code, error_message, part_id, frame_id, total_ms, record, image) "
@@ -298,10 +298,6 @@ class ResultStore:
             "timings": record.get("timings"),
             "image": row["image"],
         }
-
-
-def _image_placeholder(_: str, image: np.ndarray) -> dict[str, Any]:
-    return {"type": "image", "width": int(image.shape[1]), "height": int(image.shape[0])}
 
 
 def _cell(value: Any) -> Any:

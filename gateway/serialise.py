@@ -25,6 +25,12 @@ def base64_image(_: str, image: np.ndarray) -> dict[str, Any]:
     return {"type": "base64", "value": base64.b64encode(encode_jpeg(image)).decode("ascii")}
 
 
+def image_summary(_: str, image: np.ndarray) -> dict[str, Any]:
+    """An image output named but not carried: where the bytes would not fit (an OPC UA string a
+    PLC reads, the history's JSON whose JPEG is on disk, the dashboard's event stream)."""
+    return {"type": "image", "width": int(image.shape[1]), "height": int(image.shape[0])}
+
+
 def is_image(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim in (2, 3)
 

@@ -23,6 +23,7 @@ from simulators.broker import Mosquitto
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MODELS = (ROOT.parent / "shared" / "models").resolve()
 DEMO_WORKFLOW = ROOT / "gateway" / "defaults" / "part_inspection.yaml"
+LIGHT_WORKFLOW = ROOT / "tests" / "part_present.yaml"
 
 
 @pytest.fixture
@@ -46,7 +47,9 @@ def make_config(
     """A config as a user would write it, HTTP on a free loopback port."""
     raw: dict[str, Any] = {
         "http": {"host": "127.0.0.1", "port": 0, **top.pop("http", {})},
-        "workflows": workflows or {"demo": {"path": str(DEMO_WORKFLOW)}},
+        # `demo` is light, for protocol tests; `inspection` is the demo line's real workflow
+        "workflows": workflows
+        or {"demo": {"path": str(LIGHT_WORKFLOW)}, "inspection": {"path": str(DEMO_WORKFLOW)}},
         "streams": streams
         or {
             "cam": {

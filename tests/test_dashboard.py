@@ -33,7 +33,7 @@ def demo_line_config(**top: Any) -> GatewayConfig:
                     "part_period_frames": 6,
                     "defect_every": 2,
                 },
-                "workflow": "demo",
+                "workflow": "inspection",
             }
         },
         **top,
@@ -167,7 +167,7 @@ async def test_event_stream_carries_results_and_stream_status() -> None:
         await asyncio.wait_for(listener, 5)
         kind, result = events[-1]
         assert kind == "result" and result["trigger_id"] == "sse-1"
-        assert result["outputs"]["annotated"] is None  # images stay off the event stream
+        assert result["outputs"]["annotated"] == {"type": "image", "width": 640, "height": 480}
         assert trigger.json()["outputs"]["annotated"]["type"] == "base64"
         streams = events[0][1]["streams"]
         assert isinstance(streams, list) and streams[0]["id"] == "conveyor"

@@ -28,6 +28,7 @@ from adapters.opcua.server import typed_value
 from gateway.config import OpcuaClientConfig, OpcuaClientStreamConfig
 from gateway.dispatcher import Dispatcher
 from gateway.events import InspectionResult, Source, Trigger
+from gateway.serialise import image_summary
 
 log = structlog.get_logger(__name__)
 
@@ -209,7 +210,7 @@ class OpcuaClientAdapter:
             "pass": bool(result.passed),
             "result_code": result.result_code,
             "error_code": int(result.error_code),
-            "json": orjson.dumps(result.to_dict()).decode(),
+            "json": orjson.dumps(result.to_dict(image_summary)).decode(),
             "trigger_count": value if isinstance(value, int) and not isinstance(value, bool) else 0,
         }
         counter_target = None

@@ -41,6 +41,7 @@ from adapters.opcua.security import GatewayUserManager, server_certificate
 from gateway.config import OpcuaOutput, OpcuaServerConfig, OpcuaStreamConfig
 from gateway.dispatcher import Dispatcher
 from gateway.events import ErrorCode, InspectionResult, Source, Trigger
+from gateway.serialise import image_summary
 from gateway.stream import Stream, StreamState
 
 log = structlog.get_logger(__name__)
@@ -374,7 +375,7 @@ class OpcuaServerAdapter:
             return [
                 ua.Variant(result.result_code, ua.VariantType.Int32),
                 ua.Variant(bool(result.passed), ua.VariantType.Boolean),
-                ua.Variant(orjson.dumps(result.to_dict()).decode(), ua.VariantType.String),
+                ua.Variant(_json(result), ua.VariantType.String),
             ]
 
         return trigger
@@ -406,7 +407,7 @@ class OpcuaServerAdapter:
             "ErrorCode": int(result.error_code),
             "ProcessingTimeMs": float(result.timings.total_ms),
             "FrameTimestamp": frame_time,
-            "Json": orjson.dumps(result.to_dict()).decode(),
+            "Json": _json(result),
         }
         for name, value in values.items():
             await self._write(nodes.result[name], value, RESULT[name][1])
@@ -463,3 +464,9 @@ class OpcuaServerAdapter:
             "refused_logins": self.users.refused,
             "streams": {sid: dict(nodes.counters) for sid, nodes in self.streams.items()},
         }
+
+
+def _json(result: InspectionResult) -> str:
+    """The result as JSON for a string node: image outputs are named, not carried (a PLC or
+    HMI reads this string; images are on HTTP, MQTT and in the history)."""
+    return orjson.dumps(result.to_dict(image_summary)).decode()

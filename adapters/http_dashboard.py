@@ -66,7 +66,8 @@ def dashboard_router(
             while not closing.is_set():
                 timeout = max(next_status - asyncio.get_running_loop().time(), 0.0)
                 try:
-                    result = await asyncio.wait_for(queue.get(), timeout)
+                    async with asyncio.timeout(timeout):
+                        result = await queue.get()
                 except TimeoutError:
                     yield ServerSentEvent(event="streams", data=_statuses(streams))
                     next_status = asyncio.get_running_loop().time() + STATUS_INTERVAL_S

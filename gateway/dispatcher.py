@@ -33,6 +33,11 @@ class ResultBus:
         self._sinks.append(sink)
         return lambda: self._sinks.remove(sink)
 
+    @property
+    def sink_count(self) -> int:
+        """How many sinks listen (a closed dashboard tab must leave none behind)."""
+        return len(self._sinks)
+
     def publish(self, result: InspectionResult) -> None:
         for sink in tuple(self._sinks):
             try:

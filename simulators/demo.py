@@ -26,6 +26,7 @@ from adapters.modbus.codec import int16_value, u32_value
 from adapters.modbus.handshake import RESULT_FAIL, RESULT_PASS, Register
 from adapters.opcua import OpcuaServerAdapter
 from gateway.app import Gateway
+from gateway.latency import percentile
 from simulators.camera import ConveyorScene, SyntheticCamera
 from simulators.http_client import trigger_loop
 from simulators.mqtt_client import mqtt_trigger_loop
@@ -49,8 +50,7 @@ class ProtocolTally:
     last: str = "-"
 
     def percentile(self, q: float) -> float | None:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else None
+        return percentile(sorted(self.latencies_ms), q) if self.latencies_ms else None
 
 
 class DemoBoard:

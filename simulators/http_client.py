@@ -52,7 +52,9 @@ def format_result(label: str, body: dict[str, Any]) -> str:
         return f"{label}  {body['error']['name']}: {body['error']['message']}"
     outputs = body.get("outputs", {})
     verdict = "PASS" if body.get("pass") else "FAIL"
-    shown = ", ".join(f"{k}={v}" for k, v in outputs.items() if k != "pass")
+    shown = ", ".join(
+        f"{k}={v}" for k, v in outputs.items() if k != "pass" and not isinstance(v, dict | list)
+    )  # scalars: an image output is a base64 object
     return (
         f"{label}  #{body['result_id']:<5} frame {body['frame_id']:<6} {verdict}  {shown}  "
         f"({body['timings']['total_ms']:.1f} ms, frame age {body['frame_age_ms']:.1f} ms)"

@@ -368,23 +368,6 @@ class PlcProgram:
         """The result block's output registers (after the fixed header) of the last cycle."""
         return self.last_block[MODBUS_RESULT_HEADER:]
 
-    def describe_last(self) -> str:
-        """One line about the last cycle, e.g. `part 12  OK  acq 12 = result acq 12 ...`."""
-        stats, block = self.stats, self.last_block
-        if not block or not stats.results:
-            return (
-                f"part {stats.cycles}  no result (missed {stats.missed}, timeouts {stats.timeouts})"
-            )
-        code = int16_value(block[Register.RESULT_CODE])
-        verdict = {RESULT_PASS: "OK", RESULT_FAIL: "NG"}.get(code, f"code {code}")
-        acq_id, result_acq, result_id = stats.results[-1]
-        cycle = f"{stats.cycle_ms[-1]:.1f} ms" if stats.cycle_ms else "-"
-        return (
-            f"part {stats.cycles:<5} {verdict:<3} ACQ_ID {acq_id} RESULT_ACQ_ID {result_acq} "
-            f"RESULT_ID {result_id}  (cycle {cycle}; OK {stats.passed}, NG {stats.failed}, "
-            f"missed {stats.missed})"
-        )
-
 
 async def _next_part(
     sensor: Callable[[], int | None], last: int, deadline: float | None

@@ -148,6 +148,7 @@ async def test_event_stream_carries_results_and_stream_status() -> None:
     async with running_gateway(demo_line_config()) as (gateway, client, _):
         await first_frame(gateway, "conveyor")
         events: list[tuple[str, dict[str, Any]]] = []
+        sinks_before = gateway.bus.sink_count
 
         async def listen() -> None:
             async with client.stream("GET", "/events") as response:
@@ -169,6 +170,8 @@ async def test_event_stream_carries_results_and_stream_status() -> None:
         assert kind == "result" and result["trigger_id"] == "sse-1"
         assert result["outputs"]["annotated"] == {"type": "image", "width": 640, "height": 480}
         assert trigger.json()["outputs"]["annotated"]["type"] == "base64"
+        # the tab went away: its subscription to the result bus goes with it
+        await wait_until(lambda: gateway.bus.sink_count == sinks_before)
         streams = events[0][1]["streams"]
         assert isinstance(streams, list) and streams[0]["id"] == "conveyor"
 

@@ -10,7 +10,10 @@ Run it standalone to write a video file: `python -m simulators.camera --help`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,6 +256,24 @@ class SyntheticCamera:
 
     def close(self) -> None:
         pass
+
+
+PartSensor = Callable[[], int | None]
+"""A photo-eye: the number of the part in position, or None (`SyntheticCamera.part_in_position`)."""
+
+
+def wait_for_part(sensor: PartSensor | None, timeout_s: float = 2.0) -> None:
+    """Block until a part is in position (at most `timeout_s`); at once without a sensor."""
+    deadline = time.monotonic() + timeout_s
+    while sensor is not None and sensor() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+async def await_part(sensor: PartSensor | None, timeout_s: float = 2.0) -> None:
+    """`wait_for_part` for the event loop (a sensor is polled, as a PLC scans its inputs)."""
+    deadline = time.monotonic() + timeout_s
+    while sensor is not None and sensor() is None and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
 
 
 def write_video(path: Path, scene: ConveyorScene, frames: int, fps: float = 30.0) -> Path:

@@ -224,6 +224,7 @@ async def run_demo(
                     rate=rate,
                     duration_s=seconds,
                     on_result=record("OPC UA"),
+                    part_sensor=camera.part_in_position,
                 )
             )
         )
@@ -241,6 +242,7 @@ async def run_demo(
                     seconds,
                     stop,
                     record("MQTT"),
+                    camera.part_in_position,
                 )
             )
         )
@@ -252,6 +254,7 @@ async def run_demo(
                 rate_hz=rate,
                 duration_s=seconds,
                 on_result=lambda _status, body: board.record("HTTP", body),
+                part_sensor=camera.part_in_position,
             )
         )
     )

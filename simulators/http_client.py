@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from simulators.camera import PartSensor, await_part
+
 
 async def trigger_loop(
     base_url: str,
@@ -24,8 +26,10 @@ async def trigger_loop(
     duration_s: float | None = None,
     api_key: str | None = None,
     on_result: Callable[[int, dict[str, Any]], None] | None = None,
+    part_sensor: PartSensor | None = None,
 ) -> Counter[str]:
-    """Trigger `count` times or for `duration_s` (at least one bound is required)."""
+    """Trigger `count` times or for `duration_s` (at least one bound is required). With
+    `part_sensor`, each trigger waits (up to 2 s) for a part in position."""
     if count is None and duration_s is None:
         raise ValueError("give count or duration_s: the loop must be bounded")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -35,6 +39,7 @@ async def trigger_loop(
         sent = 0
         while (count is None or sent < count) and (deadline is None or time.monotonic() < deadline):
             started = time.monotonic()
+            await await_part(part_sensor)
             response = await client.post(f"/streams/{stream}/trigger", json={})
             body = response.json()
             sent += 1

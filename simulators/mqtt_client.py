@@ -20,6 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from adapters.mqtt import publish_properties
+from simulators.camera import PartSensor, wait_for_part
 
 
 class MqttTriggerClient:
@@ -188,13 +189,16 @@ def mqtt_trigger_loop(
     duration_s: float,
     stop: Any,
     on_answer: Any,
+    part_sensor: PartSensor | None = None,
 ) -> int:
-    """Trigger at `rate_hz` until `duration_s` passes or `stop.is_set()`; returns the count."""
+    """Trigger at `rate_hz` until `duration_s` passes or `stop.is_set()`; returns the count.
+    With `part_sensor`, each trigger waits (up to 2 s) for a part in position."""
     deadline = time.monotonic() + duration_s
     sent = 0
     with MqttTriggerClient(host, port, prefix=prefix) as client:
         while time.monotonic() < deadline and not stop.is_set():
             started = time.monotonic()
+            wait_for_part(part_sensor)
             on_answer(client.trigger(stream, {"trigger_id": f"mqtt-{sent}"}))
             sent += 1
             time.sleep(max(0.0, 1.0 / rate_hz - (time.monotonic() - started)))

@@ -24,6 +24,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from adapters.opcua.server import string_node_id
+from simulators.camera import PartSensor, await_part
 
 APPLICATION_URI = "urn:inspection-gateway:simulator"
 
@@ -153,13 +154,16 @@ async def opcua_trigger_loop(
     duration_s: float,
     on_result: Callable[[dict[str, Any]], None],
     how: str = "write",
+    part_sensor: PartSensor | None = None,
 ) -> int:
-    """Trigger `stream` at `rate` per second for `duration_s` seconds; returns how many ran."""
+    """Trigger `stream` at `rate` per second for `duration_s` seconds; returns how many ran.
+    With `part_sensor`, each trigger waits (up to 2 s) for a part in position."""
     sent = 0
     async with OpcuaTriggerClient(url, stream) as client:
         deadline = time.monotonic() + duration_s
         while time.monotonic() < deadline:
             started = time.monotonic()
+            await await_part(part_sensor)
             on_result(await client.trigger(how))
             sent += 1
             await asyncio.sleep(max(0.0, 1.0 / rate - (time.monotonic() - started)))

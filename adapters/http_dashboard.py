@@ -4,6 +4,7 @@ server-sent events from the result bus and by the JSON routes the API already ha
 from __future__ import annotations
 
 import asyncio
+import html
 from collections.abc import AsyncIterator, Callable, Mapping
 from importlib.resources import files
 from typing import Annotated, Any
@@ -12,8 +13,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from adapters.http import ApiError
 from gateway.dispatcher import ResultBus
-from gateway.events import InspectionResult
+from gateway.events import ErrorCode, InspectionResult
 from gateway.latency import KEPT_S, LatencyWindow
 from gateway.serialise import image_summary
 from gateway.stream import Stream
@@ -37,7 +39,8 @@ def dashboard_router(
     gateway_id: str,
 ) -> APIRouter:
     router = APIRouter()
-    page = _asset("index.html").replace("{{gateway_id}}", gateway_id)
+    page = _asset("index.html").replace("{{gateway_id}}", html.escape(gateway_id))
+    assets = {name: _asset(name) for name in ASSETS}  # read once, served from memory
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
@@ -45,9 +48,9 @@ def dashboard_router(
 
     @router.get("/dashboard/{name}", include_in_schema=False)
     async def asset(name: str) -> Response:
-        if name not in ASSETS:
-            return Response("not found", status_code=404, media_type="text/plain")
-        return Response(_asset(name), media_type=ASSETS[name])
+        if name not in assets:
+            raise ApiError(ErrorCode.BAD_REQUEST, f"no dashboard file {name!r}", 404)
+        return Response(assets[name], media_type=ASSETS[name])
 
     @router.get("/events", response_class=EventSourceResponse, tags=["dashboard"])
     async def events() -> AsyncIterator[ServerSentEvent]:

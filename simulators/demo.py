@@ -31,7 +31,7 @@ from simulators.camera import ConveyorScene, SyntheticCamera
 from simulators.http_client import trigger_loop
 from simulators.mqtt_client import mqtt_trigger_loop
 from simulators.opcua_client import opcua_trigger_loop
-from simulators.plc import PlcProgram, plc_loop
+from simulators.plc import PlcProgram, PlcStats, plc_loop
 
 STREAM = "conveyor"
 PROTOCOLS = ("Modbus (PLC)", "OPC UA", "MQTT", "HTTP")
@@ -102,7 +102,11 @@ class DemoBoard:
             tally.failed += 1
         else:
             tally.errors += 1
-        correct = serial_number == plc.last_part_id and defect == truth
+        correct = (
+            serial_number == plc.last_part_id
+            and defect == truth
+            and (code == RESULT_PASS) == (truth == "none")  # the verdict the PLC acts on
+        )
         self.plc_correct += correct
         if stats.cycle_ms:
             tally.latencies_ms.append(stats.cycle_ms[-1])
@@ -137,17 +141,17 @@ class DemoBoard:
         return table
 
     def summary(self) -> dict[str, Any]:
-        plc = self.plc.stats if self.plc is not None else None
-        inspected = len(plc.results) if plc is not None else 0
+        plc = self.plc.stats if self.plc is not None else PlcStats()
+        inspected = len(plc.results)
         return {
             "plc": {
-                "parts": plc.cycles if plc else 0,
+                "parts": plc.cycles,
                 "inspected": inspected,
-                "ok": plc.passed if plc else 0,
-                "ng": plc.failed if plc else 0,
-                "missed": plc.missed if plc else 0,
-                "timeouts": plc.timeouts if plc else 0,
-                "mismatched": plc.mismatched if plc else 0,
+                "ok": plc.passed,
+                "ng": plc.failed,
+                "missed": plc.missed,
+                "timeouts": plc.timeouts,
+                "mismatched": plc.mismatched,
                 "correct": self.plc_correct,
                 "accuracy": round(self.plc_correct / inspected, 4) if inspected else None,
             },

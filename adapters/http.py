@@ -28,8 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import HttpConfig, StreamMode
 from gateway.dispatcher import Dispatcher
-from gateway.events import ErrorCode, InspectionResult, Source, Trigger
-from gateway.recent import RecentFutures
+from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
+from gateway.recent_futures import RecentFutures
 from gateway.stream import Stream, StreamState
 
 STATUS_FOR_CODE = {
@@ -69,7 +69,7 @@ class ConsumeBuffer:
         self._results: dict[str, deque[InspectionResult]] = {}
 
     def add(self, result: InspectionResult) -> None:
-        if result.source is Source.CONTINUOUS:
+        if result.origin is Origin.CONTINUOUS:
             queue = self._results.setdefault(result.stream, deque(maxlen=self._kept))
             queue.append(result.without_frame())
 
@@ -243,7 +243,7 @@ def create_app(dispatcher: Dispatcher, config: HttpConfig, gateway_id: str) -> F
                 return previous
         trigger = Trigger(
             stream=stream_id,
-            source=Source.HTTP,
+            origin=Origin.HTTP,
             trigger_id=body.trigger_id or uuid.uuid4().hex,
             parameters=body.parameters,
             part_id=body.part_id,

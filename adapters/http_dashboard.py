@@ -15,8 +15,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from adapters.http import ApiError
 from gateway.dispatcher import ResultBus
-from gateway.events import ErrorCode, InspectionResult
 from gateway.latency import KEPT_S, LatencyWindow
+from gateway.model import ErrorCode, InspectionResult
 from gateway.serialise import image_summary
 from gateway.stream import Stream
 

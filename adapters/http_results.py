@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from adapters.http import ApiError
-from gateway.events import ErrorCode
+from gateway.model import ErrorCode
 from gateway.results import ResultQuery, ResultStore
 
 Outcome = Literal["pass", "fail", "error"]

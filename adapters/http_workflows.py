@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from adapters.http import ApiError, JsonResponse, error_body
-from gateway.events import ErrorCode
+from gateway.model import ErrorCode
 from gateway.serialise import to_json
 from gateway.workflow import CompiledWorkflow, ParameterError, StepFailed, WorkflowDefinitionError
 from gateway.workflow_library import UnknownWorkflow, WorkflowLibrary

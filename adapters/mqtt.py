@@ -30,8 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.config import MqttConfig
 from gateway.dispatcher import Dispatcher, ResultBus
-from gateway.events import ErrorCode, InspectionResult, Source, Trigger
-from gateway.recent import RecentFutures
+from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
+from gateway.recent_futures import RecentFutures
 
 log = structlog.get_logger(__name__)
 
@@ -209,7 +209,7 @@ class MqttAdapter:
         now = time.monotonic()
         trigger = Trigger(
             stream=stream_id,
-            source=Source.MQTT,
+            origin=Origin.MQTT,
             trigger_id=trigger_id,
             parameters=request.parameters,
             part_id=request.part_id,

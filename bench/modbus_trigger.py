@@ -23,8 +23,8 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from adapters.modbus.handshake import Coil, Register
 from bench.report import TRIVIAL_WORKFLOW, start_child, stop_child, summary, write_report
+from gateway.config.modbus_map import Coil, Register
 from simulators.net import free_port
 from simulators.plc import PlcMemory
 

@@ -27,7 +27,7 @@ RESULTS = "results.json"
 
 
 @dataclass(frozen=True, slots=True)
-class Source:
+class BatchInput:
     """One input file: an image, or a video sampled every `every` frames."""
 
     path: Path
@@ -48,7 +48,7 @@ class Source:
 
 @dataclass(slots=True)
 class Item:
-    source: Source
+    source: BatchInput
     frame: int | None
     image: np.ndarray | None = field(default=None, repr=False)
 
@@ -67,18 +67,18 @@ class Summary:
     failed: list[dict[str, Any]] = field(default_factory=list)
 
 
-def find_sources(inputs: Sequence[Path]) -> list[Source]:
+def find_inputs(inputs: Sequence[Path]) -> list[BatchInput]:
     """Image and video files named directly or found (recursively, sorted) in folders."""
-    found: list[Source] = []
+    found: list[BatchInput] = []
     for given in inputs:
         if given.is_dir():
             for path in sorted(p for p in given.rglob("*") if p.is_file()):
                 suffix = path.suffix.lower()
                 if suffix in IMAGE_SUFFIXES or suffix in VIDEO_SUFFIXES:
                     name = f"{given.name}/{path.relative_to(given).as_posix()}"
-                    found.append(Source(path, name, suffix in VIDEO_SUFFIXES))
+                    found.append(BatchInput(path, name, suffix in VIDEO_SUFFIXES))
         elif given.is_file():
-            found.append(Source(given, given.name, given.suffix.lower() in VIDEO_SUFFIXES))
+            found.append(BatchInput(given, given.name, given.suffix.lower() in VIDEO_SUFFIXES))
         else:
             raise FileNotFoundError(f"no such file or folder: {given}")
     names = [source.name for source in found]
@@ -88,7 +88,7 @@ def find_sources(inputs: Sequence[Path]) -> list[Source]:
     return found
 
 
-def _items(source: Source, every: int, done: Callable[[str], bool]) -> Iterator[Item]:
+def _items(source: BatchInput, every: int, done: Callable[[str], bool]) -> Iterator[Item]:
     if not source.video:
         item = Item(source, None)
         if done(item.key):
@@ -141,7 +141,7 @@ class BatchRunner:
 
     def run(
         self,
-        sources: Sequence[Source],
+        sources: Sequence[BatchInput],
         on_total: Callable[[int], None] = lambda total: None,
         on_item: Callable[[Item, bool], None] = lambda item, ok: None,
     ) -> Summary:
@@ -218,7 +218,7 @@ class BatchRunner:
             return
         path.write_bytes(b"".join(orjson.dumps(f) + b"\n" for f in failures))
 
-    def aggregate(self, sources: Sequence[Source]) -> None:
+    def aggregate(self, sources: Sequence[BatchInput]) -> None:
         """aggregated_results.jsonl and .csv over every results.json of these inputs, in order."""
         records = []
         for source in sources:

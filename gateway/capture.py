@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.config import ReconnectConfig
-from gateway.events import ErrorCode, GatewayError
+from gateway.model import ErrorCode, GatewayError
 
 Image = npt.NDArray[np.uint8]
 

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from gateway.batch import BatchRunner, find_sources
+from gateway.batch import BatchRunner, find_inputs
 from gateway.workflow import ParameterError, Workflow, WorkflowDefinitionError
 
 
@@ -90,7 +90,7 @@ def run_batch(
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     try:
         loaded = Workflow.load(spec)
-        sources = find_sources(inputs)
+        sources = find_inputs(inputs)
         runner = BatchRunner(
             loaded.compiled,
             out_dir,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
-from gateway.events import ErrorCode, InspectionResult, Trigger, error_result
+from gateway.model import ErrorCode, InspectionResult, Trigger, error_result
 from gateway.stream import Stream
 
 ResultSink = Callable[[InspectionResult], None]

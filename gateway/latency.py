@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from gateway.events import InspectionResult
+from gateway.model import InspectionResult
 
 KEPT_S = 600.0
 """How far back the window reaches (the dashboard shows the last five minutes)."""
@@ -38,7 +38,7 @@ class LatencyWindow:
     def observe(self, result: InspectionResult) -> None:
         """A result-bus sink: answered triggers only (an error's latency is not the line's)."""
         if result.error is None:
-            self._samples.append((self._clock(), result.source.value, result.timings.total_ms))
+            self._samples.append((self._clock(), result.origin.value, result.timings.total_ms))
 
     def summary(self, window_s: float, buckets: int = 10) -> dict[str, Any]:
         """p50/p99 per source over the last `window_s`, overall and in `buckets` time slices."""

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gateway.events import InspectionResult
+from gateway.model import InspectionResult
 from gateway.stream import Stream
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -86,7 +86,7 @@ class GatewayMetrics:
 
     def observe(self, result: InspectionResult) -> None:
         """A result-bus sink."""
-        source = result.source.value
+        source = result.origin.value
         self.triggers.labels(result.stream, source, outcome(result)).inc()
         if result.error is None:
             self.latency.labels(result.stream, source).observe(result.timings.total_ms / 1000.0)

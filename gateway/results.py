@@ -23,7 +23,7 @@ import orjson
 import structlog
 
 from gateway.config import HistoryConfig
-from gateway.events import InspectionResult, iso_utc
+from gateway.model import InspectionResult, iso_utc
 from gateway.serialise import encode_jpeg, image_summary, is_image
 
 log = structlog.get_logger(__name__)
@@ -185,7 +185,7 @@ class ResultStore:
                 result.stream,
                 result.result_id,
                 result.trigger_id,
-                result.source.value,
+                result.origin.value,
                 result.received_at,
                 None if result.passed is None else int(result.passed),
                 int(result.error_code),

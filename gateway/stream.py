@@ -20,12 +20,12 @@ from typing import Any
 
 from gateway.capture import CaptureBuffer, Frame
 from gateway.config import LatestFramePolicy, NextFramePolicy, StreamConfig, StreamMode
-from gateway.events import (
+from gateway.model import (
     ErrorCode,
     GatewayError,
     InspectionError,
     InspectionResult,
-    Source,
+    Origin,
     Timings,
     Trigger,
     error_result,
@@ -138,7 +138,7 @@ class Stream:
                 if frame is not None and newest is not None and not self._queue.full():
                     last_seen = newest.captured_mono  # what `latest` will pick: skip the rest
                     self.counters["continuous_runs"] += 1
-                    await self.submit(Trigger(self.id, Source.CONTINUOUS))
+                    await self.submit(Trigger(self.id, Origin.CONTINUOUS))
             await asyncio.sleep(max(interval - (time.monotonic() - started), 0.001))
 
     def pause(self) -> None:
@@ -277,7 +277,7 @@ class Stream:
             stream=self.id,
             trigger_id=trigger.trigger_id,
             result_id=0,
-            source=trigger.source,
+            origin=trigger.origin,
             received_at=trigger.received_at,
             frame_timestamp=frame.captured_at,
             frame_id=frame.frame_id,

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from gateway.config import WorkflowRef, WorkflowSource
+from gateway.config import WorkflowRef, WorkflowSpec
 from gateway.workflow import (
     CompiledWorkflow,
     ModelRegistry,
@@ -26,16 +26,16 @@ class UnknownWorkflow(KeyError):
         return str(self.args[0])
 
 
-def compile_source(
-    name: str, version: str, source: WorkflowSource, models: ModelRegistry, config_dir: Path
+def compile_spec(
+    name: str, version: str, spec_ref: WorkflowSpec, models: ModelRegistry, config_dir: Path
 ) -> CompiledWorkflow:
-    if source.path is not None:
-        spec: dict[str, Any] = read_definition(source.path)
-        base_dir, label = source.path.parent, f"workflow {name!r} v{version} ({source.path})"
+    if spec_ref.path is not None:
+        spec: dict[str, Any] = read_definition(spec_ref.path)
+        base_dir, label = spec_ref.path.parent, f"workflow {name!r} v{version} ({spec_ref.path})"
     else:
-        spec, base_dir = dict(source.specification or {}), config_dir
+        spec, base_dir = dict(spec_ref.specification or {}), config_dir
         label = f"workflow {name!r} v{version}"
-    return compile_workflow(spec, models=models, base_dir=base_dir, source=label)
+    return compile_workflow(spec, models=models, base_dir=base_dir, label=label)
 
 
 class WorkflowLibrary:
@@ -64,9 +64,9 @@ class WorkflowLibrary:
         problems: list[str] = []
         for name, ref in refs.items():
             named[name] = {}
-            for version, source in ref.all_versions().items():
+            for version, spec_ref in ref.all_versions().items():
                 try:
-                    named[name][version] = compile_source(name, version, source, models, config_dir)
+                    named[name][version] = compile_spec(name, version, spec_ref, models, config_dir)
                 except WorkflowDefinitionError as exc:
                     problems.append(str(exc))
         current = {name: ref.version for name, ref in refs.items()}
@@ -107,7 +107,7 @@ class WorkflowLibrary:
                 self._inline.move_to_end(key)
                 return cached
         compiled = compile_workflow(
-            specification, models=self.models, base_dir=self._base_dir, source="specification"
+            specification, models=self.models, base_dir=self._base_dir, label="specification"
         )
         with self._lock:
             self._inline[key] = compiled

@@ -23,9 +23,9 @@ from rich.table import Table
 
 from adapters.modbus import ModbusServerAdapter
 from adapters.modbus.codec import int16_value, u32_value
-from adapters.modbus.handshake import RESULT_FAIL, RESULT_PASS, Register
 from adapters.opcua import OpcuaServerAdapter
 from gateway.app import Gateway
+from gateway.config.modbus_map import RESULT_FAIL, RESULT_PASS, Register
 from gateway.latency import percentile
 from simulators.camera import ConveyorScene, SyntheticCamera
 from simulators.http_client import trigger_loop

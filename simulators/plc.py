@@ -30,7 +30,8 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from adapters.modbus.codec import int16_value, u32_registers, u32_value
-from adapters.modbus.handshake import (
+from gateway.config import MODBUS_RESULT_HEADER, MODBUS_RESULT_SPAN
+from gateway.config.modbus_map import (
     COILS,
     CONTROLS,
     RESULT_FAIL,
@@ -40,7 +41,6 @@ from adapters.modbus.handshake import (
     Register,
     Status,
 )
-from gateway.config import MODBUS_RESULT_HEADER, MODBUS_RESULT_SPAN
 
 
 class HandshakeTimeout(Exception):

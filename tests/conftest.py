@@ -17,7 +17,7 @@ import pytest
 from gateway.app import Gateway, SourceFactory, build_source
 from gateway.capture import FrameSource
 from gateway.config import GatewayConfig, SourceConfig
-from gateway.events import InspectionResult
+from gateway.model import InspectionResult
 from simulators.broker import Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent

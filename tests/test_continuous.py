@@ -46,7 +46,7 @@ async def test_runs_at_most_max_fps_on_distinct_frames() -> None:
         frame_ids = [meta["frame_id"] for meta in body["frames_metadata"]]
         assert frame_ids == sorted(set(frame_ids))  # each frame at most once, in order
         assert all(later - earlier > 1 for earlier, later in itertools.pairwise(frame_ids))
-        assert {result.source for result in published} == {"continuous"}
+        assert {result.origin for result in published} == {"continuous"}
         again = (await client.get("/streams/cam/consume")).json()["frames_metadata"]
         assert all(meta["frame_id"] > frame_ids[-1] for meta in again)  # consumed once only
 

@@ -95,7 +95,7 @@ async def test_trigger_button_shows_waiting_then_the_rendered_result_and_history
         await expect(outputs).to_contain_text("serial")
         await expect(outputs).to_contain_text("defect")
         last = published[-1]
-        assert last.source.value == "http"
+        assert last.origin.value == "http"
         verdict = "PASS" if last.passed else "FAIL"
         await expect(status).to_contain_text(f"{verdict} (#{last.result_id},")
         # the live feed got it over server-sent events

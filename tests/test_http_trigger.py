@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gateway.events import Source, Trigger
+from gateway.model import Origin, Trigger
 from simulators.camera import decode_frame_index
 from tests.conftest import (
     first_frame,
@@ -71,7 +71,7 @@ async def test_result_is_computed_on_the_frame_it_names() -> None:
         await first_frame(gateway)
         stream = gateway.streams["cam"]
         for _ in range(3):
-            result = await gateway.dispatcher.inspect(Trigger("cam", Source.PYTHON))
+            result = await gateway.dispatcher.inspect(Trigger("cam", Origin.PYTHON))
             image = result.outputs["image"]
             assert isinstance(image, np.ndarray)
             # frame ids count from 1, the scene's frame index from 0
@@ -277,7 +277,7 @@ async def test_video_file_camera_delivers_its_frames_in_order(tmp_path: Path) ->
         # paced at the file's 50 fps, not decoded as fast as possible (load can only slow it)
         assert health.connected and 0 < health.fps <= 70
         for _ in range(3):
-            result = await gateway.dispatcher.inspect(Trigger("cam", Source.PYTHON))
+            result = await gateway.dispatcher.inspect(Trigger("cam", Origin.PYTHON))
             assert result.frame_id is not None
             # file frame i carries index i; frame ids count on across loops
             assert decode_frame_index(result.outputs["image"]) == (result.frame_id - 1) % 20

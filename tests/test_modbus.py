@@ -12,12 +12,12 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from adapters.modbus.codec import decode, encode, int16_value
-from adapters.modbus.handshake import Coil, Register, Status
 from adapters.modbus.server import ModbusServerAdapter
 from gateway.app import Gateway
 from gateway.capture import FrameSource
 from gateway.config import ConfigError, GatewayConfig, SourceConfig, parse_config
-from gateway.events import InspectionResult, Source
+from gateway.config.modbus_map import Coil, Register, Status
+from gateway.model import InspectionResult, Origin
 from simulators.net import free_port
 from simulators.plc import GatewayServerIo, PlcMemory, PlcProgram, bit
 from tests.conftest import first_frame, make_config, running_gateway, wait_until
@@ -114,7 +114,7 @@ async def wait_block(client: AsyncModbusTcpClient, predicate: Any, base: int = 0
 
 
 def modbus_results(published: list[InspectionResult]) -> list[InspectionResult]:
-    return [result for result in published if result.source is Source.MODBUS]
+    return [result for result in published if result.origin is Origin.MODBUS]
 
 
 # --- the handshake, end to end with the simulator -------------------------------------------

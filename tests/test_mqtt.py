@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 from gateway.app import Gateway, SourceFactory, build_source
 from gateway.capture import FrameSource
 from gateway.config import SourceConfig
-from gateway.events import InspectionResult, Source, Trigger
+from gateway.model import InspectionResult, Origin, Trigger
 from simulators.broker import Mosquitto
 from simulators.mqtt_client import MqttTriggerClient
 from tests.conftest import ROOT, first_frame, make_config, wait_until
@@ -208,7 +208,7 @@ async def test_results_during_a_broker_outage_are_delivered_after_it(tmp_path: A
             broker.kill()
             await wait_until(lambda: gateway.mqtt is not None and not gateway.mqtt.connected)
             for index in range(5):  # results produced while the broker is away
-                await gateway.dispatcher.inspect(Trigger("cam", Source.PYTHON, f"out-{index}"))
+                await gateway.dispatcher.inspect(Trigger("cam", Origin.PYTHON, f"out-{index}"))
             broker.start()
             with client(broker) as sim:
                 sim.listen(f"{PREFIX}/streams/cam/result")

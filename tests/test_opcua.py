@@ -18,7 +18,7 @@ from adapters.opcua import OpcuaClientAdapter, OpcuaServerAdapter
 from adapters.opcua.security import hash_password, verify_password
 from gateway.app import Gateway
 from gateway.config import ConfigError, GatewayConfig, parse_config
-from gateway.events import InspectionResult, Source
+from gateway.model import InspectionResult, Origin
 from simulators.net import free_port
 from simulators.opcua_client import OpcuaTriggerClient, client_certificate
 from tests.conftest import first_frame, make_config, running_gateway, wait_until
@@ -51,7 +51,7 @@ def endpoint(gateway: Gateway) -> str:
 
 
 def opcua_results(published: list[InspectionResult]) -> list[InspectionResult]:
-    return [result for result in published if result.source is Source.OPCUA]
+    return [result for result in published if result.origin is Origin.OPCUA]
 
 
 async def test_write_counter_and_method_triggers_fill_typed_result_nodes() -> None:

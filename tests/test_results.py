@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 
 from gateway.config import HistoryConfig
-from gateway.events import InspectionResult, Source
+from gateway.model import InspectionResult, Origin
 from gateway.results import ResultQuery, ResultStore
 from simulators.net import free_port
 from tests.conftest import ROOT, make_config, running_gateway, wait_until
@@ -153,7 +153,7 @@ def test_retention_by_count_and_age(tmp_path: Path) -> None:
     for index in range(10):
         age_days = 2 if index < 2 else 0  # the first two are old
         store.add(InspectionResult(stream="cam", trigger_id=f"t{index}", result_id=index + 1,
-                                   source=Source.PYTHON, received_at=now - age_days * 86400,
+                                   origin=Origin.PYTHON, received_at=now - age_days * 86400,
                                    passed=False, image=image))  # fmt: skip
     store.close()
     assert len(list((tmp_path / "data" / "images").rglob("*.jpg"))) == 10

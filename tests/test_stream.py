@@ -16,7 +16,7 @@ import httpx
 from gateway.app import Gateway
 from gateway.capture import FrameSource
 from gateway.config import SourceConfig
-from gateway.events import ErrorCode, InspectionResult, Source, Trigger
+from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
 from tests.conftest import ROOT, first_frame, make_config
 from tests.test_http_errors import StalledCamera
 
@@ -51,14 +51,14 @@ async def test_timeout_gives_one_result_even_when_the_inspection_finishes_later(
     published: list[InspectionResult] = []
     gateway.bus.subscribe(published.append)
     async with gateway:
-        result = await gateway.dispatcher.inspect(Trigger("cam", Source.PYTHON, trigger_id="t"))
+        result = await gateway.dispatcher.inspect(Trigger("cam", Origin.PYTHON, trigger_id="t"))
         assert result.error_code is ErrorCode.TIMEOUT
         # the trigger timeout fired, not the 5 s frame wait (which says "no frame captured")
         assert "trigger_timeout_ms 200" in result.error.message  # type: ignore[union-attr]
         camera.release()  # the frame arrives: the inspection completes, but is not sent again
         await first_frame(gateway)
         await asyncio.sleep(0.2)
-        follow_up = await gateway.dispatcher.inspect(Trigger("cam", Source.PYTHON, trigger_id="u"))
+        follow_up = await gateway.dispatcher.inspect(Trigger("cam", Origin.PYTHON, trigger_id="u"))
         assert follow_up.ok
     assert [r.trigger_id for r in published] == ["t", "u"]
     assert [r.result_id for r in published] == [1, 2]
@@ -80,7 +80,7 @@ async def test_stopping_answers_every_queued_trigger() -> None:
     )
     async with gateway:
         futures = [
-            gateway.dispatcher.submit(Trigger("cam", Source.PYTHON, trigger_id=str(i)))
+            gateway.dispatcher.submit(Trigger("cam", Origin.PYTHON, trigger_id=str(i)))
             for i in range(3)
         ]
         await asyncio.sleep(0.1)
@@ -113,7 +113,7 @@ async def test_hundreds_of_rapid_triggers_each_answered_once() -> None:
         await first_frame(gateway, "b")
         futures = []
         for i in range(300):
-            futures.append(gateway.dispatcher.submit(Trigger("ab"[i % 2], Source.PYTHON, str(i))))
+            futures.append(gateway.dispatcher.submit(Trigger("ab"[i % 2], Origin.PYTHON, str(i))))
             if i % 40 == 39:
                 await asyncio.sleep(0.005)
         results = await asyncio.wait_for(asyncio.gather(*futures), 30.0)
@@ -130,7 +130,7 @@ async def test_unknown_stream_gets_an_error_result_on_the_bus() -> None:
     published: list[InspectionResult] = []
     gateway.bus.subscribe(published.append)
     async with gateway:
-        result = await gateway.dispatcher.inspect(Trigger("nope", Source.PYTHON))
+        result = await gateway.dispatcher.inspect(Trigger("nope", Origin.PYTHON))
     assert result.error_code is ErrorCode.UNKNOWN_STREAM
     assert published == [result]
 

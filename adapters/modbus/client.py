@@ -18,8 +18,9 @@ import structlog
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from adapters.modbus.handshake import COILS, CONTROLS, HEADER, Handshake
+from adapters.modbus.handshake import Handshake
 from gateway.config import ModbusClientConfig, ModbusClientStreamConfig
+from gateway.config.modbus_map import COILS, CONTROLS, HEADER
 
 log = structlog.get_logger(__name__)
 

@@ -21,77 +21,28 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 import structlog
 
 from adapters.modbus.codec import EncodeError, encode, int16_register, u32_registers, u32_value
-from gateway.config import MODBUS_RESULT_HEADER, REGISTER_WIDTH, ModbusStreamConfig
-from gateway.events import InspectionResult, Source, Trigger
+from gateway.config import ModbusStreamConfig
+from gateway.config.modbus_map import (
+    COILS,
+    CONTROLS,
+    MODBUS_RESULT_HEADER,
+    REGISTER_WIDTH,
+    STATUS_BITS,
+    Coil,
+    Control,
+    Register,
+    Status,
+)
+from gateway.model import InspectionResult, Origin, Trigger
 
 log = structlog.get_logger(__name__)
 
 Submit = Callable[[Trigger], "asyncio.Future[InspectionResult]"]
-
-
-class Coil(IntEnum):
-    """Coils the PLC writes, at base + value."""
-
-    TRIGGER_ENABLE = 0
-    TRIGGER = 1
-    RESULT_ACK = 2
-    CLEAR_ERROR = 3
-
-
-class Control(IntEnum):
-    """Holding registers the PLC writes, at base + value."""
-
-    TRIG_SEQ = 0
-    RECIPE = 1
-    PART_ID = 2  # u32, two registers
-
-
-class Status(IntEnum):
-    """Bits of the STATUS register, also discrete inputs at base + value."""
-
-    READY = 0
-    TRIGGER_ACK = 1
-    BUSY = 2
-    RESULT_VALID = 3
-    PASS = 4
-    FAIL = 5
-    ERROR = 6
-    MISSED_TRIGGER = 7
-    BUFFER_OVERRUN = 8
-    INSPECTION_TOGGLE = 9
-    HEARTBEAT = 10
-    CAMERA_OK = 11
-
-
-class Register(IntEnum):
-    """The result block: input registers at base + value, mirrored in holding at base + 50."""
-
-    STATUS = 0
-    TRIG_ACK_SEQ = 1
-    ACQ_ID = 2
-    RESULT_ID = 3
-    RESULT_ACQ_ID = 4
-    RESULT_CODE = 5
-    ERROR_CODE = 6
-    PENDING = 7
-    MISSED_TRIGGERS = 8
-    PROC_TIME_MS = 9
-    FRAME_AGE_US = 10  # u32
-    PART_ID = 12  # u32
-
-
-COILS = len(Coil)
-CONTROLS = 4
-STATUS_BITS = len(Status)
-HEADER = Register.RESULT_ID + 1
-"""STATUS..RESULT_ID: what changes on every handshake step; the rest changes with a result."""
-RESULT_PASS, RESULT_FAIL = 1, 2  # RESULT_CODE, see InspectionResult.result_code
 
 
 def next_id(value: int) -> int:
@@ -267,7 +218,7 @@ class Handshake:
         part_id = u32_value(self.controls[Control.PART_ID : Control.PART_ID + 2], self._word_order)
         trigger = Trigger(
             self.stream_id,
-            Source.MODBUS,
+            Origin.MODBUS,
             trigger_id=f"modbus-{self.stream_id}-{acq_id}-{time.time_ns():x}",
             parameters=parameters,
             part_id=part_id,

@@ -26,8 +26,9 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from adapters.modbus.handshake import COILS, CONTROLS, STATUS_BITS, Handshake
+from adapters.modbus.handshake import Handshake
 from gateway.config import MODBUS_RESULT_SPAN, ModbusServerConfig
+from gateway.config.modbus_map import COILS, CONTROLS, STATUS_BITS
 
 log = structlog.get_logger(__name__)
 

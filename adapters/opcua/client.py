@@ -27,7 +27,7 @@ from asyncua.ua.uatypes import Double
 from adapters.opcua.server import typed_value
 from gateway.config import OpcuaClientConfig, OpcuaClientStreamConfig
 from gateway.dispatcher import Dispatcher
-from gateway.events import InspectionResult, Source, Trigger
+from gateway.model import InspectionResult, Origin, Trigger
 from gateway.serialise import image_summary
 
 log = structlog.get_logger(__name__)
@@ -180,7 +180,7 @@ class OpcuaClientAdapter:
 
     def _trigger(self, watch: _Watch, value: Any) -> None:
         self.counters["triggers"] += 1
-        trigger = Trigger(watch.stream_id, Source.OPCUA)
+        trigger = Trigger(watch.stream_id, Origin.OPCUA)
         future = self._dispatcher.submit(trigger)
 
         def queue(done: asyncio.Future[InspectionResult]) -> None:

@@ -40,7 +40,7 @@ from asyncua.ua.uatypes import Int16, String
 from adapters.opcua.security import GatewayUserManager, server_certificate
 from gateway.config import OpcuaOutput, OpcuaServerConfig, OpcuaStreamConfig
 from gateway.dispatcher import Dispatcher
-from gateway.events import ErrorCode, InspectionResult, Source, Trigger
+from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
 from gateway.serialise import image_summary
 from gateway.stream import Stream, StreamState
 
@@ -331,7 +331,7 @@ class OpcuaServerAdapter:
             parameters.setdefault(nodes.layout.recipe_parameter, recipe)
         trigger = Trigger(
             nodes.stream.id,
-            Source.OPCUA,
+            Origin.OPCUA,
             parameters=parameters,
             part_id=int(nodes.controls["PartId"]) or None,
         )

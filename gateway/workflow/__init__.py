@@ -68,7 +68,7 @@ class Workflow:
     def load(cls, path: str | Path, *, models: ModelRegistry | None = None) -> Workflow:
         path = Path(path)
         return cls.from_specification(
-            read_definition(path), base_dir=path.resolve().parent, models=models, source=str(path)
+            read_definition(path), base_dir=path.resolve().parent, models=models, label=str(path)
         )
 
     @classmethod
@@ -78,13 +78,13 @@ class Workflow:
         *,
         base_dir: str | Path = ".",
         models: ModelRegistry | None = None,
-        source: str | None = None,
+        label: str | None = None,
     ) -> Workflow:
         compiled = compile_workflow(
             specification,
             models=models if models is not None else ModelRegistry(),
             base_dir=Path(base_dir).resolve(),
-            source=source,
+            label=label,
         )
         return cls(compiled)
 

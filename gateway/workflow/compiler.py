@@ -256,13 +256,13 @@ def compile_workflow(
     *,
     models: ModelRegistry,
     base_dir: Path,
-    source: str | None = None,
+    label: str | None = None,
 ) -> CompiledWorkflow:
     """Validate and build a workflow; raise WorkflowDefinitionError listing every problem."""
     problems: list[DefinitionProblem] = []
 
     def fail() -> WorkflowDefinitionError:
-        return WorkflowDefinitionError(problems, source)
+        return WorkflowDefinitionError(problems, label)
 
     if isinstance(specification, WorkflowDefinition):
         definition = specification

@@ -24,10 +24,10 @@ class DefinitionProblem:
 class WorkflowDefinitionError(Exception):
     """The definition cannot run; each problem names the step and field."""
 
-    def __init__(self, problems: Sequence[DefinitionProblem], source: str | None = None) -> None:
+    def __init__(self, problems: Sequence[DefinitionProblem], label: str | None = None) -> None:
         self.problems = list(problems)
-        self.source = source
-        prefix = f"{source}: " if source else ""
+        self.label = label
+        prefix = f"{label}: " if label else ""
         super().__init__("\n".join(f"{prefix}{problem}" for problem in self.problems))
 
 

@@ -34,7 +34,7 @@ class ErrorCode(IntEnum):
     CAMERA_DISCONNECTED = 9
 
 
-class Source(StrEnum):
+class Origin(StrEnum):
     """The protocol a trigger arrived on; its result goes back the same way."""
 
     HTTP = "http"
@@ -72,7 +72,7 @@ class Trigger:
     """
 
     stream: str
-    source: Source
+    origin: Origin
     trigger_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     parameters: dict[str, Any] = field(default_factory=dict)
     received_at: float = field(default_factory=time.time)
@@ -115,7 +115,7 @@ class InspectionResult:
     stream: str
     trigger_id: str
     result_id: int
-    source: Source
+    origin: Origin
     received_at: float
     frame_timestamp: float | None = None
     frame_id: int | None = None
@@ -168,7 +168,7 @@ class InspectionResult:
             "stream": self.stream,
             "trigger_id": self.trigger_id,
             "result_id": self.result_id,
-            "source": self.source.value,
+            "source": self.origin.value,
             "received_at": iso_utc(self.received_at),
             "frame_timestamp": (
                 None if self.frame_timestamp is None else iso_utc(self.frame_timestamp)
@@ -191,7 +191,7 @@ def error_result(
         stream=trigger.stream,
         trigger_id=trigger.trigger_id,
         result_id=result_id,
-        source=trigger.source,
+        origin=trigger.origin,
         received_at=trigger.received_at,
         error=InspectionError(code, message),
         part_id=trigger.part_id,

@@ -1,0 +1,53 @@
+"""Camera sections (`streams.<id>.source`), one model per `type`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from gateway.config.base import StrictModel, resolve_path
+
+
+class SyntheticSourceConfig(StrictModel):
+    """A generated conveyor scene: no camera needed (demo, tests)."""
+
+    type: Literal["synthetic"]
+    width: int = Field(640, ge=32, le=7680)
+    height: int = Field(480, ge=32, le=4320)
+    fps: float = Field(30.0, gt=0, le=1000)
+    part_period_frames: int = Field(30, ge=4, description="frames between two parts")
+    defect_every: int = Field(4, ge=0, description="every Nth part is defective; 0 = none")
+
+
+class VideoFileSourceConfig(StrictModel):
+    """A recorded video played like a camera, paced at its own frame rate unless `fps` says."""
+
+    type: Literal["video_file"]
+    path: Path
+    loop: bool = True
+    fps: float | None = Field(None, gt=0, le=1000)
+
+    _resolve = field_validator("path")(resolve_path)
+
+
+class UrlSourceConfig(StrictModel):
+    """An RTSP or HTTP camera, opened by OpenCV (FFmpeg or GStreamer backend)."""
+
+    type: Literal["url"]
+    url: str = Field(min_length=1)
+
+
+class UsbSourceConfig(StrictModel):
+    type: Literal["usb"]
+    index: int = Field(0, ge=0)
+    width: int | None = Field(None, ge=32)
+    height: int | None = Field(None, ge=32)
+    fps: float | None = Field(None, gt=0)
+
+
+SourceConfig = Annotated[
+    SyntheticSourceConfig | VideoFileSourceConfig | UrlSourceConfig | UsbSourceConfig,
+    Field(discriminator="type"),
+]

@@ -1,0 +1,20 @@
+"""The `http` section."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from gateway.config.base import StrictModel
+
+
+class HttpConfig(StrictModel):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535, description="0 picks a free port")
+    api_key: SecretStr | None = Field(None, description="when set, Bearer auth on every route")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    jobs_kept: int = Field(1000, ge=1, description="async trigger jobs remembered")
+    consume_kept: int = Field(
+        100, ge=1, description="continuous results kept per stream until consumed (oldest drop)"
+    )
+    idempotency_ttl_s: float = Field(300.0, gt=0)

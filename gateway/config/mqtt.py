@@ -1,0 +1,40 @@
+"""The `mqtt` section (MQTT v5 front end)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from gateway.config.base import StrictModel, resolve_path
+
+
+class MqttTlsConfig(StrictModel):
+    ca_file: Path | None = Field(None, description="CA that signed the broker's certificate")
+    cert_file: Path | None = Field(None, description="client certificate (mutual TLS)")
+    key_file: Path | None = None
+    insecure: bool = Field(False, description="skip hostname checks (lab only)")
+
+    _resolve = field_validator("ca_file", "cert_file", "key_file")(resolve_path)
+
+
+class MqttConfig(StrictModel):
+    """MQTT v5 front end (paho-mqtt): triggers in, results out, availability and stream state."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: MqttTlsConfig | None = None
+    client_id: str | None = Field(None, description="default: <gateway_id>-gateway")
+    topic_prefix: str | None = Field(None, description="default: gateway/<gateway_id>")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    trigger_qos: Literal[0, 1, 2] = 1
+    result_qos: Literal[0, 1, 2] = 1
+    max_payload_bytes: int = Field(65536, ge=64, description="larger triggers are rejected")
+    results_kept_offline: int = Field(1000, ge=0, description="results queued while away")
+    duplicate_window_s: float = Field(300.0, gt=0, description="repeated trigger_id answered once")
+    reconnect_min_s: int = Field(1, ge=1)
+    reconnect_max_s: int = Field(30, ge=1)

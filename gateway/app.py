@@ -7,7 +7,6 @@ compiled workflows, streams, the dispatcher and result bus, and the protocol ada
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -22,47 +21,24 @@ from adapters.http_workflows import workflow_router
 from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modbus_adapter
 from adapters.mqtt import MqttAdapter
 from adapters.opcua import OpcuaClientAdapter, OpcuaServerAdapter, build_opcua_adapter
-from gateway.capture import CaptureBuffer, FrameSource, OpenCVSource
+from gateway.capture import CaptureBuffer
 from gateway.config import (
     GatewayConfig,
-    SourceConfig,
-    SyntheticSourceConfig,
-    UrlSourceConfig,
-    UsbSourceConfig,
-    VideoFileSourceConfig,
 )
 from gateway.dispatcher import Dispatcher, ResultBus
 from gateway.latency import LatencyWindow
 from gateway.metrics import GatewayMetrics
 from gateway.results import ResultStore, continue_counters
+from gateway.sources import SourceFactory, build_source
 from gateway.stream import Stream
 from gateway.workflow import ModelRegistry, ParameterError
 from gateway.workflow_library import UnknownWorkflow, WorkflowLibrary
-from simulators.camera import ConveyorScene, SyntheticCamera
 
 log = structlog.get_logger(__name__)
-
-SourceFactory = Callable[[str, SourceConfig], FrameSource]
 
 
 class GatewayBuildError(Exception):
     """The config is valid YAML but the gateway cannot be built from it (workflow, model...)."""
-
-
-def build_source(stream_id: str, config: SourceConfig) -> FrameSource:
-    if isinstance(config, SyntheticSourceConfig):
-        scene = ConveyorScene(
-            config.width, config.height, config.part_period_frames, config.defect_every
-        )
-        return SyntheticCamera(scene, config.fps)
-    if isinstance(config, VideoFileSourceConfig):
-        return OpenCVSource(str(config.path), is_file=True, loop=config.loop, fps=config.fps)
-    if isinstance(config, UrlSourceConfig):
-        return OpenCVSource(config.url)
-    if isinstance(config, UsbSourceConfig):
-        size = (config.width, config.height) if config.width and config.height else None
-        return OpenCVSource(config.index, fps=config.fps, size=size)
-    raise AssertionError(f"unhandled source type {config!r}")
 
 
 class Gateway:

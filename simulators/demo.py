@@ -27,7 +27,8 @@ from adapters.opcua import OpcuaServerAdapter
 from gateway.app import Gateway
 from gateway.config.modbus_map import RESULT_FAIL, RESULT_PASS, Register
 from gateway.latency import percentile
-from simulators.camera import ConveyorScene, SyntheticCamera
+from gateway.sources.scene import ConveyorScene
+from gateway.sources.synthetic import SyntheticCamera
 from simulators.http_client import trigger_loop
 from simulators.mqtt_client import mqtt_trigger_loop
 from simulators.opcua_client import opcua_trigger_loop

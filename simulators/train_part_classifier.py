@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from gateway.sources.scene import ConveyorScene
 from gateway.workflow.preprocess import TensorSpec, to_tensor
-from simulators.camera import ConveyorScene
 
 CLASSES = ("empty", "part", "wrong_colour")
 INPUT_W, INPUT_H = 64, 48

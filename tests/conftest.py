@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import Gateway, SourceFactory, build_source
+from gateway.app import Gateway
 from gateway.capture import FrameSource
 from gateway.config import GatewayConfig, SourceConfig
 from gateway.model import InspectionResult
+from gateway.sources import SourceFactory, build_source
 from simulators.broker import Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent

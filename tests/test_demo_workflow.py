@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
+from gateway.sources.scene import DEFECTS, ConveyorScene
 from gateway.workflow import Workflow
-from simulators.camera import DEFECTS, ConveyorScene
 from tests.conftest import ROOT
 
 DEMO_WORKFLOW = ROOT / "gateway" / "defaults" / "part_inspection.yaml"

@@ -13,7 +13,8 @@ import httpx
 
 from gateway.capture import FrameSource, Image
 from gateway.config import SourceConfig
-from simulators.camera import ConveyorScene, SyntheticCamera
+from gateway.sources.scene import ConveyorScene
+from gateway.sources.synthetic import SyntheticCamera
 from tests.conftest import RecordingSources, first_frame, make_config, running_gateway, wait_until
 
 

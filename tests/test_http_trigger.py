@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gateway.model import Origin, Trigger
-from simulators.camera import decode_frame_index
+from gateway.sources.scene import decode_frame_index
 from tests.conftest import (
     first_frame,
     make_config,
@@ -237,7 +237,7 @@ async def test_image_sequence_camera_with_the_pcb_classifier_gives_golden_result
 async def test_demo_workflow_agrees_with_the_scene_ground_truth() -> None:
     """The default config's workflow on the live synthetic conveyor, through HTTP: the scene's
     ground truth for the frame each result names (`frame_id`) decides defect and serial."""
-    from simulators.camera import ConveyorScene
+    from gateway.sources.scene import ConveyorScene
 
     config = make_config(
         streams={
@@ -263,7 +263,8 @@ async def test_demo_workflow_agrees_with_the_scene_ground_truth() -> None:
 
 async def test_video_file_camera_delivers_its_frames_in_order(tmp_path: Path) -> None:
     """A real MJPG video read by OpenCV: paced at its own rate, looping, frame stripes intact."""
-    from simulators.camera import ConveyorScene, write_video
+    from gateway.sources.scene import ConveyorScene
+    from simulators.camera import write_video
 
     video = write_video(tmp_path / "conveyor.avi", ConveyorScene(320, 240), frames=20, fps=50.0)
     config = make_config(

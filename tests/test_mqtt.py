@@ -10,10 +10,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from gateway.app import Gateway, SourceFactory, build_source
+from gateway.app import Gateway
 from gateway.capture import FrameSource
 from gateway.config import SourceConfig
 from gateway.model import InspectionResult, Origin, Trigger
+from gateway.sources import SourceFactory, build_source
 from simulators.broker import Mosquitto
 from simulators.mqtt_client import MqttTriggerClient
 from tests.conftest import ROOT, first_frame, make_config, wait_until

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from gateway.sources.scene import BODY_BGR, WRONG_BODY_BGR
 from gateway.workflow import (
     ModelRegistry,
     ParameterError,
@@ -16,7 +17,6 @@ from gateway.workflow import (
     Workflow,
     WorkflowDefinitionError,
 )
-from simulators.camera import BODY_BGR, WRONG_BODY_BGR
 from tests.conftest import ROOT
 
 DEMO_MODEL = ROOT / "gateway" / "defaults" / "part_classifier.onnx"

@@ -1,0 +1,38 @@
+"""Camera sources: one `FrameSource` per `source.type`, built from its config section."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gateway.capture import FrameSource
+from gateway.config import (
+    SourceConfig,
+    SyntheticSourceConfig,
+    UrlSourceConfig,
+    UsbSourceConfig,
+    VideoFileSourceConfig,
+)
+from gateway.sources.opencv import OpenCVSource
+from gateway.sources.scene import ConveyorScene
+from gateway.sources.synthetic import SyntheticCamera
+
+SourceFactory = Callable[[str, SourceConfig], FrameSource]
+"""(stream id, its `source` section) -> the camera; tests pass their own to unplug cameras."""
+
+__all__ = ["OpenCVSource", "SourceFactory", "SyntheticCamera", "build_source"]
+
+
+def build_source(stream_id: str, config: SourceConfig) -> FrameSource:
+    if isinstance(config, SyntheticSourceConfig):
+        scene = ConveyorScene(
+            config.width, config.height, config.part_period_frames, config.defect_every
+        )
+        return SyntheticCamera(scene, config.fps)
+    if isinstance(config, VideoFileSourceConfig):
+        return OpenCVSource(str(config.path), is_file=True, loop=config.loop, fps=config.fps)
+    if isinstance(config, UrlSourceConfig):
+        return OpenCVSource(config.url)
+    if isinstance(config, UsbSourceConfig):
+        size = (config.width, config.height) if config.width and config.height else None
+        return OpenCVSource(config.index, fps=config.fps, size=size)
+    raise AssertionError(f"unhandled source type {config!r}")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
@@ -23,7 +22,6 @@ from gateway.config import (
     load_config,
 )
 from gateway.logs import configure_logging
-from simulators.broker import Mosquitto
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +31,7 @@ def _load(config_path: Path | None) -> tuple[GatewayConfig, Path]:
     return load_config(path), path.resolve().parent
 
 
-def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
     """Run `main(stop)` on uvloop; SIGINT/SIGTERM set `stop` for a clean shutdown."""
 
     async def runner() -> int:
@@ -90,13 +88,13 @@ def run(config_path: Path | None, port: int | None, log_format: str | None) -> N
       curl -X POST http://127.0.0.1:8000/streams/conveyor/trigger
       open http://127.0.0.1:8000/docs for every route
     """
-    config, config_dir = _load_or_exit(config_path)
+    config, config_dir = load_or_exit(config_path)
     if port is not None:
         config = config.model_copy(update={"http": config.http.model_copy(update={"port": port})})
     configure_logging(config.logging.level, log_format or config.logging.format)
 
     async def main(stop: asyncio.Event) -> int:
-        gateway = _build_or_exit(config, config_dir)
+        gateway = build_or_exit(config, config_dir)
         async with gateway:
             if gateway.http is not None:
                 click.echo(
@@ -108,7 +106,7 @@ def run(config_path: Path | None, port: int | None, log_format: str | None) -> N
             log.info("shutting down")
         return 0
 
-    sys.exit(_run_until_signalled(main))
+    sys.exit(run_until_signalled(main))
 
 
 @cli.command("check-config")
@@ -118,8 +116,8 @@ def check_config(config_file: Path) -> None:
 
     Problems are printed as `file:line key.path: message`; the exit code is 1 if any.
     """
-    config, config_dir = _load_or_exit(config_file)
-    _build_or_exit(config, config_dir)
+    config, config_dir = load_or_exit(config_file)
+    build_or_exit(config, config_dir)
     click.echo(
         f"{config_file}: OK ({len(config.streams)} stream(s), {len(config.workflows)} workflow(s))"
     )
@@ -135,117 +133,7 @@ def hash_password_command(password: str) -> None:
     click.echo(hash_password(password))
 
 
-@cli.command()
-@click.option(
-    "--duration",
-    type=float,
-    default=None,
-    help="Stop after this many seconds (default: run until Ctrl-C).",
-)
-@click.option(
-    "--rate",
-    type=float,
-    default=2.0,
-    show_default=True,
-    help="Triggers per second from each simulated client.",
-)
-@click.option(
-    "--port", type=int, default=8000, show_default=True, help="HTTP port (0 = any free port)."
-)
-@click.option(
-    "--modbus-port",
-    type=int,
-    default=5020,
-    show_default=True,
-    help="Modbus TCP port of the gateway (0 = any free port).",
-)
-@click.option(
-    "--opcua-port",
-    type=int,
-    default=4840,
-    show_default=True,
-    help="OPC UA port of the gateway (0 = any free port).",
-)
-@click.option(
-    "--headless",
-    is_flag=True,
-    help="No live table: a line per PLC part and a JSON summary at the end (for CI).",
-)
-def demo(
-    duration: float | None,
-    rate: float,
-    port: int,
-    modbus_port: int,
-    opcua_port: int,
-    headless: bool,
-) -> None:
-    """The whole gateway on simulators: a synthetic conveyor of parts with QR serials (some
-    scratched, missing a hole or of the wrong colour), the demo workflow, a PLC triggering over
-    Modbus as each part arrives, and OPC UA, HTTP and (when Mosquitto is installed, on a private
-    broker) MQTT clients triggering too. Open the printed URL for the dashboard."""
-    os.environ.setdefault("GATEWAY_HTTP_PORT", str(port))
-    os.environ.setdefault("GATEWAY_MODBUS_PORT", str(modbus_port))
-    os.environ.setdefault("GATEWAY_OPCUA_PORT", str(opcua_port))
-    config, config_dir = _load_or_exit(None)
-    configure_logging("warning", "console")
-    with tempfile.TemporaryDirectory(prefix="gateway-demo-") as workdir:
-        broker = _start_demo_broker(Path(workdir))
-        if broker is not None:
-            mqtt = config.mqtt.model_copy(update={"enabled": True, "port": broker.port})
-            config = config.model_copy(update={"mqtt": mqtt})
-        try:
-            code = _run_until_signalled(
-                lambda stop: _demo(config, config_dir, stop, rate, duration, headless)
-            )
-        finally:
-            if broker is not None:
-                broker.stop()
-    sys.exit(code)
-
-
-def _start_demo_broker(workdir: Path) -> Mosquitto | None:
-    try:
-        broker = Mosquitto(workdir)
-        broker.start()
-    except (FileNotFoundError, RuntimeError) as exc:
-        click.echo(f"MQTT disabled in the demo ({exc}); `apt-get install mosquitto` enables it")
-        return None
-    return broker
-
-
-async def _demo(
-    config: GatewayConfig,
-    config_dir: Path,
-    stop: asyncio.Event,
-    rate: float,
-    duration: float | None,
-    headless: bool,
-) -> int:
-    from simulators.demo import run_demo
-
-    gateway = _build_or_exit(config, config_dir)
-    async with gateway:
-        assert gateway.http is not None
-        url = f"http://127.0.0.1:{gateway.http.port}"
-        click.echo(f"dashboard: {url}   (API docs {url}/docs, metrics {url}/metrics)")
-        if gateway.history is not None:
-            click.echo(
-                f"results stored in {gateway.history.directory} "
-                f"(browse {url}/results, export {url}/results.csv)"
-            )
-        await run_demo(
-            gateway,
-            stop=stop,
-            rate=rate,
-            duration_s=duration,
-            mqtt_port=config.mqtt.port if config.mqtt.enabled else None,
-            headless=headless,
-            echo=click.echo,
-        )
-    return 0
-
-
-def _load_or_exit(config_path: Path | None) -> tuple[GatewayConfig, Path]:
+def load_or_exit(config_path: Path | None) -> tuple[GatewayConfig, Path]:
     try:
         return _load(config_path)
     except ConfigError as exc:
@@ -254,7 +142,7 @@ def _load_or_exit(config_path: Path | None) -> tuple[GatewayConfig, Path]:
         sys.exit(1)
 
 
-def _build_or_exit(config: GatewayConfig, config_dir: Path) -> Gateway:
+def build_or_exit(config: GatewayConfig, config_dir: Path) -> Gateway:
     try:
         return Gateway(config, config_dir=config_dir)
     except GatewayBuildError as exc:
@@ -265,5 +153,13 @@ def _build_or_exit(config: GatewayConfig, config_dir: Path) -> Gateway:
 cli.add_command(workflow)
 
 
+def _add_plugin_commands() -> None:
+    """Commands other packages add through the `gateway.commands` entry point (the demo
+    line in simulators/ adds `gateway demo`), so the core never imports them."""
+    for entry in entry_points(group="gateway.commands"):
+        cli.add_command(entry.load(), entry.name)
+
+
 def main() -> None:
+    _add_plugin_commands()
     cli(prog_name="gateway")

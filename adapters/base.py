@@ -1,8 +1,13 @@
-"""What the gateway asks of every protocol adapter."""
+"""What the gateway asks of every protocol adapter.
+
+Every adapter is built as `Adapter(section_config, core)` (`gateway.core.Core`: the dispatcher
+in, the result bus out) and only translates: its transport and its protocol's encoding over the
+wire vocabulary of `gateway.wire`. It reads streams through snapshots, never their internals.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Adapter(Protocol):
@@ -15,3 +20,6 @@ class Adapter(Protocol):
 
     async def stop(self) -> None:
         """Stop serving and release sockets; pending results are still answered."""
+
+    def status(self) -> dict[str, Any]:
+        """Connection and counters, JSON-ready (logged at start, shown by tools)."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 import time
 import uuid
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,39 +26,31 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.config import MqttConfig
-from gateway.dispatcher import Dispatcher, ResultBus
+from gateway.core import Core
 from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
 from gateway.recent_futures import RecentFutures
+from gateway.supervise import cancel_and_wait
+from gateway.wire import BadTrigger, ImageTransport, TriggerRequest, encode_result, parse_trigger
 
 log = structlog.get_logger(__name__)
 
 STATE_INTERVAL_S = 2.0
 
 
-class TriggerMessage(BaseModel):
-    """The JSON payload of a trigger; empty payloads mean `{}`."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    trigger_id: str | None = Field(None, min_length=1, max_length=128)
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    part_id: int | None = Field(None, ge=0, le=0xFFFFFFFF)
-
-
 class MqttAdapter:
     name = "mqtt"
 
-    def __init__(
-        self, dispatcher: Dispatcher, bus: ResultBus, config: MqttConfig, gateway_id: str
-    ) -> None:
-        self._dispatcher = dispatcher
-        self._bus = bus
+    def __init__(self, config: MqttConfig, core: Core) -> None:
+        self._dispatcher = core.dispatcher
+        self._bus = core.bus
         self._config = config
+        self._images = ImageTransport(config.image_outputs)
+        gateway_id = core.gateway_id
         self.prefix = config.topic_prefix or f"gateway/{gateway_id}"
         self._client_id = config.client_id or f"{gateway_id}-gateway"
+        self._stream_ids = frozenset(self._dispatcher.stream_ids)
         self._recent: RecentFutures[InspectionResult] = RecentFutures(
             100_000, config.duplicate_window_s
         )
@@ -81,6 +73,15 @@ class MqttAdapter:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "broker": f"{self._config.host}:{self._config.port}",
+            "connected": self._connected,
+            "prefix": self.prefix,
+            "offline_queue": len(self._offline),
+            **self.counters,
+        }
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -121,10 +122,8 @@ class MqttAdapter:
         self._state_task = asyncio.create_task(self._publish_states_forever(), name="mqtt-state")
 
     async def stop(self) -> None:
-        if self._state_task is not None:
-            self._state_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._state_task
+        await cancel_and_wait(self._state_task)
+        self._state_task = None
         if self._unsubscribe is not None:
             self._unsubscribe()
         client = self._client
@@ -184,22 +183,29 @@ class MqttAdapter:
         parts = message.topic.removeprefix(f"{self.prefix}/").split("/")
         if len(parts) != 3 or parts[0] != "streams" or parts[2] != "trigger":
             return
-        stream_id = parts[1]
-        properties = getattr(message, "properties", None)
-        response_topic = getattr(properties, "ResponseTopic", None)
-        correlation = getattr(properties, "CorrelationData", None)
         if message.retain:
             # A retained trigger is an old one replayed on subscribe: a restart must not re-inspect.
             self.counters["retained_ignored"] += 1
             return
+        stream_id = parts[1]
+        properties = getattr(message, "properties", None)
+        reply_to = _ReplyTo(
+            getattr(properties, "ResponseTopic", None) or None,
+            getattr(properties, "CorrelationData", None),
+        )
         try:
-            request = self._parse(stream_id, bytes(message.payload))
-        except _Rejected as exc:
+            request = self._parse(bytes(message.payload))
+        except BadTrigger as exc:
             self.counters["rejected"] += 1
-            self._publish_error(
-                stream_id, exc.code, str(exc), exc.trigger_id, response_topic, correlation
-            )
+            trigger = Trigger(stream_id, Origin.MQTT, exc.trigger_id or uuid.uuid4().hex)
+            future = self._dispatcher.reject(trigger, exc.code, str(exc))
+            future.add_done_callback(lambda done: self._refused(done.result(), reply_to))
             return
+        self._accept(stream_id, request, properties, reply_to)
+
+    def _accept(
+        self, stream_id: str, request: TriggerRequest, properties: Any, reply_to: _ReplyTo
+    ) -> None:
         trigger_id = request.trigger_id or uuid.uuid4().hex
         key = f"{stream_id}\0{trigger_id}"
         if request.trigger_id is not None and self._recent.get(key) is not None:
@@ -220,51 +226,43 @@ class MqttAdapter:
         future = self._dispatcher.submit(trigger)
         if request.trigger_id is not None:
             self._recent.put(key, future)
-        if response_topic:
-            future.add_done_callback(
-                lambda done: self._reply(response_topic, correlation, done.result())
-            )
+        if future.done() and future.result().error_code is ErrorCode.UNKNOWN_STREAM:
+            self.counters["rejected"] += 1
+            self._refused(future.result(), reply_to)
+        elif reply_to.topic:
+            future.add_done_callback(lambda done: self._reply(reply_to, done.result()))
 
-    def _parse(self, stream_id: str, payload: bytes) -> TriggerMessage:
-        if stream_id not in self._dispatcher.streams:
-            known = ", ".join(sorted(self._dispatcher.streams))
-            raise _Rejected(
-                ErrorCode.UNKNOWN_STREAM, f"unknown stream {stream_id!r} (known: {known})"
-            )
+    def _parse(self, payload: bytes) -> TriggerRequest:
         if len(payload) > self._config.max_payload_bytes:
-            raise _Rejected(
-                ErrorCode.BAD_REQUEST,
+            raise BadTrigger(
                 f"payload of {len(payload)} bytes is over max_payload_bytes "
-                f"{self._config.max_payload_bytes}",
+                f"{self._config.max_payload_bytes}"
             )
-        if not payload.strip():
-            return TriggerMessage()
-        try:
-            data = json.loads(payload)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _Rejected(ErrorCode.BAD_REQUEST, f"payload is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise _Rejected(ErrorCode.BAD_REQUEST, "payload must be a JSON object or empty")
-        trigger_id = data.get("trigger_id") if isinstance(data.get("trigger_id"), str) else None
-        try:
-            return TriggerMessage.model_validate(data)
-        except ValidationError as exc:
-            error = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in error["loc"])
-            raise _Rejected(ErrorCode.BAD_REQUEST, f"{where}: {error['msg']}", trigger_id) from None
+        return parse_trigger(payload)
 
-    def _reply(self, topic: str, correlation: bytes | None, result: InspectionResult) -> None:
+    def _refused(self, result: InspectionResult, reply_to: _ReplyTo) -> None:
+        """A trigger refused at the door: on the stream's error topic, and as the reply."""
+        self._publish(f"{self.prefix}/streams/{result.stream}/error", self._body(result), 1)
+        if reply_to.topic:
+            self._reply(reply_to, result, qos=1)
+
+    def _body(self, result: InspectionResult) -> bytes:
+        return encode_result(result, self._images)
+
+    def _reply(self, reply_to: _ReplyTo, result: InspectionResult, qos: int | None = None) -> None:
+        assert reply_to.topic is not None
         properties = publish_properties()
-        if correlation is not None:
-            properties.CorrelationData = correlation
-        self._publish(topic, _result_payload(result), self._config.result_qos, properties)
+        if reply_to.correlation is not None:
+            properties.CorrelationData = reply_to.correlation
+        qos = self._config.result_qos if qos is None else qos
+        self._publish(reply_to.topic, self._body(result), qos, properties)
 
     def _publish_result(self, result: InspectionResult) -> None:
-        """Bus sink: every result, whatever its source, on its stream's result topic."""
-        if result.stream not in self._dispatcher.streams:
+        """Bus sink: every result of a known stream, whatever its origin, on its result topic."""
+        if result.stream not in self._stream_ids:
             return
         topic = f"{self.prefix}/streams/{result.stream}/result"
-        payload = _result_payload(result)
+        payload = self._body(result)
         if self._connected:
             self._publish(topic, payload, self._config.result_qos)
             return
@@ -273,31 +271,6 @@ class MqttAdapter:
             self.counters["results_dropped"] += 1
         if self._config.results_kept_offline > 0:
             self._offline.append((topic, payload))
-
-    def _publish_error(
-        self,
-        stream_id: str,
-        code: ErrorCode,
-        message: str,
-        trigger_id: str | None,
-        response_topic: str | None,
-        correlation: bytes | None,
-    ) -> None:
-        payload = orjson.dumps(
-            {
-                "success": False,
-                "stream": stream_id,
-                "trigger_id": trigger_id,
-                "message": message,
-                "error": {"code": int(code), "name": code.name, "message": message},
-            }
-        )
-        self._publish(f"{self.prefix}/streams/{stream_id}/error", payload, 1)
-        if response_topic:
-            properties = publish_properties()
-            if correlation is not None:
-                properties.CorrelationData = correlation
-            self._publish(response_topic, payload, 1, properties)
 
     def _publish(
         self,
@@ -311,13 +284,13 @@ class MqttAdapter:
             self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
     def _publish_states(self) -> None:
-        for stream_id, stream in self._dispatcher.streams.items():
-            status = stream.status()
+        for snapshot in self._dispatcher.snapshots():
+            stream_id = snapshot.id
             payload = orjson.dumps(
                 {
-                    "state": status["activity"],
-                    "camera_connected": status["camera"]["connected"],
-                    "fps": round(status["camera"]["fps"]),
+                    "state": snapshot.activity,
+                    "camera_connected": snapshot.camera.connected,
+                    "fps": round(snapshot.camera.fps),
                 }
             )
             if self._last_state.get(stream_id) != payload:
@@ -331,19 +304,14 @@ class MqttAdapter:
                 self._publish_states()
 
 
-class _Rejected(Exception):
-    def __init__(self, code: ErrorCode, message: str, trigger_id: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.trigger_id = trigger_id
+@dataclass(frozen=True, slots=True)
+class _ReplyTo:
+    """MQTT v5 request/response: where the requester wants its answer."""
+
+    topic: str | None
+    correlation: bytes | None
 
 
 def publish_properties() -> Properties:
     """MQTT v5 PUBLISH properties (paho's constructor is untyped)."""
     return Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-
-
-def _result_payload(result: InspectionResult) -> bytes:
-    body = result.to_dict()
-    body["success"] = result.ok
-    return orjson.dumps(body)

@@ -1,7 +1,8 @@
 """The composition root: the one place that builds the gateway from its config.
 
 Everything is built here and passed down explicitly: cameras, the shared model registry,
-compiled workflows, streams, the dispatcher and result bus, and the protocol adapters.
+compiled workflows, streams, the dispatcher and result bus, the history and figures, and the
+protocol adapters, each as `Adapter(section_config, core)`. Nothing else wires parts together.
 """
 
 from __future__ import annotations
@@ -11,21 +12,17 @@ from pathlib import Path
 from types import TracebackType
 
 import structlog
-from fastapi.responses import Response
 
 from adapters.base import Adapter
-from adapters.http import HttpAdapter, create_app, metrics_route
-from adapters.http_dashboard import dashboard_router
-from adapters.http_results import results_router
-from adapters.http_workflows import workflow_router
-from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modbus_adapter
+from adapters.http import HttpAdapter
+from adapters.modbus import build_modbus_adapter
 from adapters.mqtt import MqttAdapter
-from adapters.opcua import OpcuaClientAdapter, OpcuaServerAdapter, build_opcua_adapter
+from adapters.opcua import build_opcua_adapter
+from gateway.bus import ResultBus
 from gateway.capture import CaptureBuffer
-from gateway.config import (
-    GatewayConfig,
-)
-from gateway.dispatcher import Dispatcher, ResultBus
+from gateway.config import GatewayConfig
+from gateway.core import Core
+from gateway.dispatcher import Dispatcher
 from gateway.latency import LatencyWindow
 from gateway.metrics import GatewayMetrics
 from gateway.results import ResultStore, continue_counters
@@ -41,6 +38,39 @@ class GatewayBuildError(Exception):
     """The config is valid YAML but the gateway cannot be built from it (workflow, model...)."""
 
 
+def _build_streams(
+    config: GatewayConfig,
+    workflows: WorkflowLibrary,
+    source_factory: SourceFactory,
+    bus: ResultBus,
+    problems: list[str],
+) -> dict[str, Stream]:
+    streams: dict[str, Stream] = {}
+    for stream_id, stream_config in config.streams.items():
+        try:
+            workflow = workflows.get(stream_config.workflow, stream_config.workflow_version)
+        except UnknownWorkflow:
+            continue  # its definition had problems, reported already
+        capture = CaptureBuffer(
+            stream_id,
+            source_factory(stream_id, stream_config.source),
+            frames_kept=stream_config.frames_kept,
+            reconnect=stream_config.reconnect,
+        )
+        try:
+            streams[stream_id] = Stream(stream_id, stream_config, capture, workflow, bus.publish)
+        except (ValueError, ParameterError) as exc:
+            problems.append(f"streams.{stream_id}: {exc}")
+    return streams
+
+
+def _carries_images(config: GatewayConfig) -> bool:
+    """Whether any front end sends image outputs as bytes or links (else none are encoded)."""
+    http = config.http.enabled and config.http.image_outputs != "omit"
+    mqtt = config.mqtt.enabled and config.mqtt.image_outputs != "omit"
+    return http or mqtt
+
+
 class Gateway:
     """All the parts, started and stopped together: `async with Gateway(config) as gw: ...`."""
 
@@ -53,79 +83,48 @@ class Gateway:
         models: ModelRegistry | None = None,
     ) -> None:
         self.config = config
-        self.models = (
-            models
-            if models is not None
-            else ModelRegistry(config.runtime.intra_op_threads, config.runtime.warmup_runs)
+        self.models = models or ModelRegistry(
+            config.runtime.intra_op_threads, config.runtime.warmup_runs
         )
         self.bus = ResultBus()
         self.workflows, problems = WorkflowLibrary.from_config(
             config.workflows, self.models, config_dir or Path.cwd()
         )
-        streams: dict[str, Stream] = {}
-        for stream_id, stream_config in config.streams.items():
-            try:
-                workflow = self.workflows.get(
-                    stream_config.workflow, stream_config.workflow_version
-                )
-            except UnknownWorkflow:
-                continue  # its definition had problems, reported above
-            capture = CaptureBuffer(
-                stream_id,
-                source_factory(stream_id, stream_config.source),
-                frames_kept=stream_config.frames_kept,
-                reconnect=stream_config.reconnect,
-            )
-            try:
-                streams[stream_id] = Stream(
-                    stream_id, stream_config, capture, workflow, self.bus.publish
-                )
-            except (ValueError, ParameterError) as exc:
-                problems.append(f"streams.{stream_id}: {exc}")
+        streams = _build_streams(config, self.workflows, source_factory, self.bus, problems)
         if problems:
             raise GatewayBuildError("\n".join(problems))
+        for stream in streams.values():
+            stream.encode_images = _carries_images(config)
+        self.streams = streams
         self.dispatcher = Dispatcher(streams, self.bus)
-        self.http: HttpAdapter | None = None
-        self.mqtt: MqttAdapter | None = None
-        self.modbus: ModbusServerAdapter | ModbusClientAdapter | None = None
-        self.adapters: list[Adapter] = []
-        self.opcua: OpcuaServerAdapter | OpcuaClientAdapter | None = None
-        if config.opcua is not None and config.opcua.enabled:
-            self.opcua = build_opcua_adapter(config, self.dispatcher)
-            self.adapters.append(self.opcua)
-        if config.modbus is not None and config.modbus.enabled:
-            self.modbus = build_modbus_adapter(config, self.dispatcher)
-            self.adapters.append(self.modbus)
-        if config.mqtt.enabled:
-            self.mqtt = MqttAdapter(self.dispatcher, self.bus, config.mqtt, config.gateway_id)
-            self.adapters.append(self.mqtt)
-        self.history: ResultStore | None = None
-        if config.history.enabled:
-            self.history = ResultStore(config.history)
+        self.history = ResultStore(config.history) if config.history.enabled else None
+        self.mqtt: MqttAdapter | None = None  # known before the metrics ask for its drops
+        if self.history is not None:
             self.bus.subscribe(self.history.add)
-        self.metrics = GatewayMetrics(self.streams, self._drops)
+        self.metrics = GatewayMetrics(list(streams), self.dispatcher.snapshots, self._drops)
         self.bus.subscribe(self.metrics.observe)
         self.latency = LatencyWindow()
         self.bus.subscribe(self.latency.observe)
-        if config.http.enabled:
-            app = create_app(self.dispatcher, config.http, config.gateway_id)
-            app.include_router(workflow_router(self.workflows))
-            if self.history is not None:
-                app.include_router(results_router(self.history))
-            app.add_api_route(
-                "/metrics",
-                metrics_route(self.metrics.exposition),
-                methods=["GET"],
-                tags=["health"],
-                response_class=Response,
-            )
-            self.http = HttpAdapter(app, config.http)
-            app.include_router(
-                dashboard_router(
-                    self.streams, self.bus, self.latency, self.http.closing, config.gateway_id
-                )
-            )
-            self.adapters.append(self.http)
+        self.core = Core(
+            config.gateway_id,
+            self.dispatcher,
+            self.bus,
+            self.workflows,
+            self.metrics,
+            self.latency,
+            self.history,
+        )
+        self._build_adapters()
+
+    def _build_adapters(self) -> None:
+        config, core = self.config, self.core
+        opcua, modbus = config.opcua, config.modbus
+        self.opcua = build_opcua_adapter(opcua, core) if opcua and opcua.enabled else None
+        self.modbus = build_modbus_adapter(modbus, core) if modbus and modbus.enabled else None
+        self.mqtt = MqttAdapter(config.mqtt, core) if config.mqtt.enabled else None
+        self.http = HttpAdapter(config.http, core) if config.http.enabled else None
+        candidates: list[Adapter | None] = [self.opcua, self.modbus, self.mqtt, self.http]
+        self.adapters: list[Adapter] = [adapter for adapter in candidates if adapter is not None]
 
     def _drops(self) -> dict[str, int]:
         drops = {}
@@ -134,10 +133,6 @@ class Gateway:
         if self.mqtt is not None:
             drops["mqtt"] = self.mqtt.counters["results_dropped"]
         return drops
-
-    @property
-    def streams(self) -> dict[str, Stream]:
-        return self.dispatcher.streams
 
     async def start(self) -> None:
         if self.history is not None:
@@ -162,8 +157,7 @@ class Gateway:
             "gateway started",
             gateway_id=self.config.gateway_id,
             streams=list(self.streams),
-            http_port=None if self.http is None else self.http.port,
-            modbus_port=self.modbus.port if isinstance(self.modbus, ModbusServerAdapter) else None,
+            adapters={adapter.name: adapter.status() for adapter in self.adapters},
         )
 
     async def stop(self) -> None:

@@ -4,14 +4,14 @@ read from the parts when scraped."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.model import InspectionResult
-from gateway.stream import Stream
+from gateway.snapshot import StreamSnapshot
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -26,9 +26,11 @@ class _LiveFigures(Collector):
     """Read at scrape time: nothing to keep in step."""
 
     def __init__(
-        self, streams: Mapping[str, Stream], drops: Callable[[], Mapping[str, int]]
+        self,
+        snapshots: Callable[[], Sequence[StreamSnapshot]],
+        drops: Callable[[], Mapping[str, int]],
     ) -> None:
-        self._streams = streams
+        self._snapshots = snapshots
         self._drops = drops
 
     def collect(self) -> Iterator[Metric]:
@@ -48,9 +50,9 @@ class _LiveFigures(Collector):
             "gateway_camera_reconnects", "camera reconnections", labels=["stream"]
         )
         frames = CounterMetricFamily("gateway_camera_frames", "frames received", labels=["stream"])
-        for stream_id, stream in self._streams.items():
-            health = stream.capture.health()
-            depth.add_metric([stream_id], stream.pending)
+        for snapshot in self._snapshots():
+            stream_id, health = snapshot.id, snapshot.camera
+            depth.add_metric([stream_id], snapshot.pending)
             connected.add_metric([stream_id], 1.0 if health.connected else 0.0)
             fps.add_metric([stream_id], health.fps)
             if health.last_frame_age_ms is not None:
@@ -65,10 +67,19 @@ class _LiveFigures(Collector):
         yield from (depth, connected, fps, age, reconnects, frames, dropped)
 
 
+UNKNOWN_STREAM_LABEL = "_unknown"
+"""The `stream` label of triggers for streams that do not exist: names from the wire never
+become label values (a client could otherwise grow the registry without bound)."""
+
+
 class GatewayMetrics:
     def __init__(
-        self, streams: Mapping[str, Stream], drops: Callable[[], Mapping[str, int]]
+        self,
+        stream_ids: Collection[str],
+        snapshots: Callable[[], Sequence[StreamSnapshot]],
+        drops: Callable[[], Mapping[str, int]],
     ) -> None:
+        self._stream_ids = frozenset(stream_ids)
         self.registry = CollectorRegistry(auto_describe=True)
         self.triggers = Counter(
             "gateway_triggers", "results by stream, source and outcome",
@@ -82,16 +93,17 @@ class GatewayMetrics:
             "gateway_frame_age_seconds", "trigger time minus capture time of the frame used",
             ["stream"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
-        self.registry.register(_LiveFigures(streams, drops))
+        self.registry.register(_LiveFigures(snapshots, drops))
 
     def observe(self, result: InspectionResult) -> None:
         """A result-bus sink."""
         source = result.origin.value
-        self.triggers.labels(result.stream, source, outcome(result)).inc()
+        stream = result.stream if result.stream in self._stream_ids else UNKNOWN_STREAM_LABEL
+        self.triggers.labels(stream, source, outcome(result)).inc()
         if result.error is None:
-            self.latency.labels(result.stream, source).observe(result.timings.total_ms / 1000.0)
+            self.latency.labels(stream, source).observe(result.timings.total_ms / 1000.0)
         if result.frame_age_ms is not None:
-            self.frame_age.labels(result.stream).observe(max(result.frame_age_ms, 0.0) / 1000.0)
+            self.frame_age.labels(stream).observe(max(result.frame_age_ms, 0.0) / 1000.0)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,9 +1,9 @@
-"""The one vocabulary every protocol speaks: triggers in, inspection results out.
+"""The domain model: a trigger in, exactly one inspection result out, one set of error codes.
 
 Adapters translate their protocol into a `Trigger` and an `InspectionResult` back into their
-protocol; nothing else crosses the boundary. The error codes are the same number on every
-protocol (DESIGN section 3), so a PLC register, an OPC UA node, an MQTT payload and an HTTP body
-all say "3" for a stale frame.
+protocol; nothing else crosses the boundary (how a result is written as JSON is `gateway.wire`).
+The error codes are the same number on every protocol, so a PLC register, an OPC UA node, an
+MQTT payload and an HTTP body all say "3" for a stale frame (README, "Error codes").
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
-
-from gateway.serialise import ImageSink, base64_image, to_json
 
 
 class ErrorCode(IntEnum):
@@ -35,7 +34,8 @@ class ErrorCode(IntEnum):
 
 
 class Origin(StrEnum):
-    """The protocol a trigger arrived on; its result goes back the same way."""
+    """The protocol a trigger arrived on; its result goes back the same way (the `source`
+    field of a result on the wire, and the `source` filter of the history)."""
 
     HTTP = "http"
     MQTT = "mqtt"
@@ -128,6 +128,12 @@ class InspectionResult:
     image: Any = field(default=None, repr=False, compare=False)
     """The frame the workflow saw (a BGR array; not serialised), for the result history. Only
     the result bus carries it; whatever keeps results (futures, buffers) keeps them without."""
+    output_jpegs: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    """Image outputs by path (`drawn`, `crops.1`) as JPEG, encoded once on the inference
+    thread; every body that carries or links an image uses these bytes."""
+    encoded: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    """The serialised bodies, one per image transport, made once and shared by every sink and
+    reply (`gateway.wire.encode_result`). A copy with another result_id starts empty."""
 
     def without_frame(self) -> InspectionResult:
         return self if self.image is None else dataclasses.replace(self, image=None)
@@ -161,26 +167,6 @@ class InspectionResult:
             else:
                 return None
         return node
-
-    def to_dict(self, on_image: ImageSink = base64_image) -> dict[str, Any]:
-        """JSON-ready; image outputs (e.g. a visualisation) become base64 JPEG by default."""
-        return {
-            "stream": self.stream,
-            "trigger_id": self.trigger_id,
-            "result_id": self.result_id,
-            "source": self.origin.value,
-            "received_at": iso_utc(self.received_at),
-            "frame_timestamp": (
-                None if self.frame_timestamp is None else iso_utc(self.frame_timestamp)
-            ),
-            "frame_id": self.frame_id,
-            "frame_age_ms": None if self.frame_age_ms is None else round(self.frame_age_ms, 3),
-            "outputs": to_json(self.outputs, on_image),
-            "pass": self.passed,
-            "part_id": self.part_id,
-            "timings": self.timings.to_dict(),
-            "error": None if self.error is None else self.error.to_dict(),
-        }
 
 
 def error_result(

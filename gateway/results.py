@@ -24,7 +24,8 @@ import structlog
 
 from gateway.config import HistoryConfig
 from gateway.model import InspectionResult, iso_utc
-from gateway.serialise import encode_jpeg, image_summary, is_image
+from gateway.serialise import encode_jpeg, is_image
+from gateway.wire import ImageTransport, result_body
 
 log = structlog.get_logger(__name__)
 
@@ -176,7 +177,7 @@ class ResultStore:
             target = self.images_dir / image_name
             target.parent.mkdir(exist_ok=True)
             target.write_bytes(encode_jpeg(image, self.config.jpeg_quality))
-        record = result.to_dict(on_image=image_summary)  # the JPEG is on disk, not inlined
+        record = result_body(result, ImageTransport.OMIT)  # the JPEG is on disk, not inlined
         db.execute(
             "INSERT INTO results (stream, result_id, trigger_id, source, received_at, passed, "
             "error_code, error_message, part_id, frame_id, total_ms, record, image) "

@@ -52,3 +52,15 @@ def to_json(value: Any, on_image: ImageSink = base64_image, path: str = "") -> A
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value
+
+
+def encode_output_images(outputs: Any, quality: int = 90) -> dict[str, bytes]:
+    """Every image in `outputs` as JPEG, by path (`drawn`, `crops.1`): done once per result,
+    on the inference thread, so no sink encodes on the event loop."""
+    found: dict[str, bytes] = {}
+
+    def keep(path: str, image: np.ndarray) -> None:
+        found[path] = encode_jpeg(image, quality)
+
+    to_json(outputs, keep)
+    return found

@@ -8,14 +8,13 @@ out or failed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import itertools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from gateway.capture import CaptureBuffer, Frame
@@ -30,15 +29,12 @@ from gateway.model import (
     Trigger,
     error_result,
 )
+from gateway.serialise import encode_output_images
+from gateway.snapshot import StreamSnapshot, StreamState
+from gateway.supervise import cancel_and_wait
 from gateway.workflow import CompiledWorkflow, ParameterError, StepFailed
 
 ResultCallback = Callable[[InspectionResult], None]
-
-
-class StreamState(StrEnum):
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
 
 
 @dataclass(slots=True)
@@ -84,6 +80,8 @@ class Stream:
         self.mode: StreamMode = config.mode
         self._continuous: asyncio.Task[None] | None = None
         self.last_error: InspectionError | None = None
+        self.encode_images = True
+        """Encode image outputs to JPEG on the inference thread (someone carries them)."""
         self.counters = {
             "accepted": 0,
             "rejected": 0,
@@ -154,16 +152,8 @@ class Stream:
         if self.state is StreamState.STOPPED:
             return
         self.state = StreamState.STOPPED
-        if self._continuous is not None:
-            self._continuous.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._continuous
-            self._continuous = None
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        await cancel_and_wait(self._continuous, self._worker)
+        self._continuous = self._worker = None
         interrupted = [] if self._current is None else [self._current]
         self._current = None
         while not self._queue.empty():
@@ -214,6 +204,14 @@ class Stream:
         )
         return future
 
+    def reject(
+        self, trigger: Trigger, code: ErrorCode, message: str
+    ) -> asyncio.Future[InspectionResult]:
+        """A trigger refused before it could be read (a bad body): one error result, published
+        and numbered like any other."""
+        future: asyncio.Future[InspectionResult] = asyncio.get_running_loop().create_future()
+        return self._reject(_Job(trigger, {}, future), code, message)
+
     def _reject(self, job: _Job, code: ErrorCode, message: str) -> asyncio.Future[InspectionResult]:
         self.counters["rejected"] += 1
         self._finish(job, self._error(job, code, message))
@@ -232,7 +230,7 @@ class Stream:
             return
         if job.timeout is not None:
             job.timeout.cancel()
-        result = dataclasses.replace(result, result_id=next(self._result_ids))
+        result = dataclasses.replace(result, result_id=next(self._result_ids), encoded={})
         if result.error is not None:
             self.counters["errors"] += 1
             self.last_error = result.error
@@ -273,6 +271,7 @@ class Stream:
         except StepFailed as exc:
             return self._error(job, ErrorCode.WORKFLOW_ERROR, str(exc))
         finished = time.monotonic()
+        jpegs = encode_output_images(run.outputs) if self.encode_images else {}
         return InspectionResult(
             stream=self.id,
             trigger_id=trigger.trigger_id,
@@ -286,6 +285,7 @@ class Stream:
             passed=run.passed,
             part_id=trigger.part_id,
             image=frame.image,
+            output_jpegs=jpegs,
             timings=Timings(
                 queue_ms=(started - trigger.received_mono) * 1000.0,
                 capture_ms=(captured - started) * 1000.0,
@@ -300,29 +300,21 @@ class Stream:
     def pending(self) -> int:
         return self._queue.qsize() + (0 if self._current is None else 1)
 
-    @property
-    def activity(self) -> str:
-        """ready / busy / error (camera away) / paused / stopped: what fieldbus status shows."""
-        if self.state is not StreamState.RUNNING:
-            return str(self.state)
-        if not self.capture.connected:
-            return "error"
-        return "ready" if self._current is None else "busy"
+    def snapshot(self) -> StreamSnapshot:
+        """Everything an adapter may show of this stream, read at once."""
+        return StreamSnapshot(
+            id=self.id,
+            state=self.state,
+            mode=self.mode,
+            workflow=self.config.workflow,
+            max_fps=self.config.max_fps,
+            frame_policy=self.config.frame_policy.type,
+            pending=self.pending,
+            queue_size=self.config.queue_size,
+            camera=self.capture.health(),
+            counters=MappingProxyType(dict(self.counters)),
+            last_error=self.last_error,
+        )
 
     def status(self) -> dict[str, Any]:
-        health = self.capture.health()
-        activity = self.activity
-        return {
-            "id": self.id,
-            "state": str(self.state),
-            "activity": activity,
-            "workflow": self.config.workflow,
-            "mode": self.mode,
-            "max_fps": self.config.max_fps,
-            "frame_policy": self.config.frame_policy.type,
-            "pending": self.pending,
-            "queue_size": self.config.queue_size,
-            "camera": health.to_dict(),
-            "counters": dict(self.counters),
-            "last_error": None if self.last_error is None else self.last_error.to_dict(),
-        }
+        return self.snapshot().to_dict()

@@ -57,7 +57,8 @@ async def test_malformed_json_is_422_naming_the_problem() -> None:
         unknown_field = await client.post("/streams/cam/trigger", json={"trigger": 1})
         assert_error(unknown_field, 422, 7, "BAD_REQUEST", "body.trigger: Extra inputs")
         assert unknown_field.json()["detail"][0]["loc"] == ["body", "trigger"]
-        assert published == []  # nothing was triggered
+        # nothing was inspected: each refusal is one BAD_REQUEST result on the bus (history, MQTT)
+        assert [(r.error_code.name, r.frame_id) for r in published] == [("BAD_REQUEST", None)] * 2
         await assert_serving(client)
 
 
@@ -72,8 +73,8 @@ async def test_wrong_parameter_type_and_unknown_parameter_are_422_naming_the_par
         assert_error(unknown, 422, 7, "BAD_REQUEST", "parameter 'speed': unknown parameter")
         not_a_dict = await client.post("/streams/cam/trigger", json={"parameters": [1, 2]})
         assert_error(not_a_dict, 422, 7, "BAD_REQUEST", "body.parameters")
-        # rejected triggers still get exactly one (error) result each
-        assert [r.error_code.name for r in published] == ["BAD_REQUEST", "BAD_REQUEST"]
+        # rejected triggers still get exactly one (error) result each, the unreadable body too
+        assert [r.error_code.name for r in published] == ["BAD_REQUEST"] * 3
         await assert_serving(client)
 
 

@@ -18,9 +18,11 @@ import structlog
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from adapters.modbus.handshake import Handshake
+from adapters.modbus.handshake import Handshake, build_handshakes
 from gateway.config import ModbusClientConfig, ModbusClientStreamConfig
 from gateway.config.modbus_map import COILS, CONTROLS, HEADER
+from gateway.core import Core
+from gateway.supervise import Backoff, cancel_and_wait, reconnect_forever
 
 log = structlog.get_logger(__name__)
 
@@ -32,14 +34,11 @@ class PlcError(Exception):
 class ModbusClientAdapter:
     name = "modbus"
 
-    def __init__(
-        self,
-        config: ModbusClientConfig,
-        handshakes: dict[str, Handshake],
-    ) -> None:
+    def __init__(self, config: ModbusClientConfig, core: Core) -> None:
         self._config = config
-        self.handshakes = handshakes
         self._wake = asyncio.Event()
+        built = build_handshakes(config, core, on_change=self.wake)
+        self.handshakes = {stream_id: handshake for stream_id, (_, handshake) in built.items()}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.connected = False
@@ -59,11 +58,8 @@ class ModbusClientAdapter:
         # poll on. The loop checks the flag between requests.
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def status(self) -> dict[str, Any]:
         return {
@@ -78,35 +74,41 @@ class ModbusClientAdapter:
     # --- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        delay = self._config.reconnect.initial_s
-        while not self._stopping:
-            client = AsyncModbusTcpClient(
-                self._config.host,
-                port=self._config.port,
-                timeout=self._config.timeout_s,
-                retries=0,
-                reconnect_delay=0,
-            )
-            try:
-                if not await client.connect():
-                    raise PlcError(f"cannot connect to {self._config.host}:{self._config.port}")
-                self.connected = True
-                self.counters["connects"] += 1
-                self.last_error = None
-                log.info("modbus connected to PLC", host=self._config.host, port=self._config.port)
-                delay = self._config.reconnect.initial_s
-                await self._serve(client)
-            except (TimeoutError, PlcError, ModbusException, OSError) as exc:
-                self.counters["errors"] += 1
-                if str(exc) != self.last_error:
-                    log.warning("modbus PLC unreachable; retrying", error=str(exc), retry_s=delay)
-                self.last_error = str(exc)
-            finally:
-                self.connected = False
-                client.close()
-            if not self._stopping:
-                await asyncio.sleep(delay)
-            delay = min(delay * self._config.reconnect.factor, self._config.reconnect.max_s)
+        await reconnect_forever(
+            self._session,
+            Backoff(self._config.reconnect),
+            stopping=lambda: self._stopping,
+            retry_on=(TimeoutError, PlcError, ModbusException, OSError),
+            on_failure=self._failed,
+        )
+
+    async def _session(self, backoff: Backoff) -> None:
+        """One connection to the PLC, served until it fails."""
+        client = AsyncModbusTcpClient(
+            self._config.host,
+            port=self._config.port,
+            timeout=self._config.timeout_s,
+            retries=0,
+            reconnect_delay=0,
+        )
+        try:
+            if not await client.connect():
+                raise PlcError(f"cannot connect to {self._config.host}:{self._config.port}")
+            self.connected = True
+            self.counters["connects"] += 1
+            self.last_error = None
+            log.info("modbus connected to PLC", host=self._config.host, port=self._config.port)
+            backoff.reset()
+            await self._serve(client)
+        finally:
+            self.connected = False
+            client.close()
+
+    def _failed(self, exc: BaseException, retry_s: float) -> None:
+        self.counters["errors"] += 1
+        if str(exc) != self.last_error:
+            log.warning("modbus PLC unreachable; retrying", error=str(exc), retry_s=retry_s)
+        self.last_error = str(exc)
 
     async def _serve(self, client: AsyncModbusTcpClient) -> None:
         written: dict[str, tuple[int, list[int]]] = {}  # per stream: result version, header

@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from adapters.modbus.codec import EncodeError, encode, int16_register, u32_registers, u32_value
-from gateway.config import ModbusStreamConfig
+from gateway.config import ModbusClientConfig, ModbusConfig, ModbusStreamConfig, modbus_streams
 from gateway.config.modbus_map import (
     COILS,
     CONTROLS,
@@ -38,7 +38,10 @@ from gateway.config.modbus_map import (
     Register,
     Status,
 )
+from gateway.core import Core
 from gateway.model import InspectionResult, Origin, Trigger
+from gateway.snapshot import StreamSnapshot, heartbeat
+from gateway.wire import recipe_parameters
 
 log = structlog.get_logger(__name__)
 
@@ -48,12 +51,6 @@ Submit = Callable[[Trigger], "asyncio.Future[InspectionResult]"]
 def next_id(value: int) -> int:
     """16-bit ids wrap 65535 -> 1; 0 means "none yet"."""
     return 1 if value >= 0xFFFF else value + 1
-
-
-@dataclass(frozen=True, slots=True)
-class Readiness:
-    running: bool
-    camera_ok: bool
 
 
 @dataclass(slots=True)
@@ -71,7 +68,7 @@ class Handshake:
         layout: ModbusStreamConfig,
         *,
         submit: Submit,
-        readiness: Callable[[], Readiness],
+        snapshot: Callable[[], StreamSnapshot],
         word_order: str = "ABCD",
         heartbeat_s: float = 0.5,
         enable_required: bool = True,
@@ -81,7 +78,7 @@ class Handshake:
         self.stream_id = stream_id
         self.layout = layout
         self._submit = submit
-        self._readiness = readiness
+        self._snapshot = snapshot
         self._word_order = word_order
         self._heartbeat_s = heartbeat_s
         self._enable_required = enable_required
@@ -154,13 +151,12 @@ class Handshake:
     # --- what the PLC reads -----------------------------------------------------------------
 
     def status(self) -> int:
-        readiness = self._readiness()
+        stream = self._snapshot()
         bits = self._bits
-        bits |= self._bit(Status.CAMERA_OK, readiness.camera_ok)
-        bits |= self._bit(Status.READY, self._ready(readiness))
+        bits |= self._bit(Status.CAMERA_OK, stream.camera.connected)
+        bits |= self._bit(Status.READY, self._ready(stream))
         bits |= self._bit(Status.BUSY, self._inflight > 0)
-        heartbeat = int(self._clock() / self._heartbeat_s) % 2 == 1
-        return bits | self._bit(Status.HEARTBEAT, heartbeat)
+        return bits | self._bit(Status.HEARTBEAT, heartbeat(self._clock(), self._heartbeat_s))
 
     def registers(self, start: int, count: int) -> list[int]:
         """The result block from `start`, with a live STATUS word."""
@@ -191,14 +187,16 @@ class Handshake:
         held = self._inflight + len(self._waiting) + int(self._is(Status.RESULT_VALID))
         return held < self.layout.buffer
 
-    def _ready(self, readiness: Readiness) -> bool:
+    def _ready(self, stream: StreamSnapshot) -> bool:
+        """The stream is ready (`StreamSnapshot.ready`), triggers are enabled, and the result
+        buffer has room."""
         enabled = self.coils[Coil.TRIGGER_ENABLE] or not self._enable_required
-        return enabled and readiness.running and readiness.camera_ok and self._has_room()
+        return enabled and stream.ready and self._has_room()
 
     def _trigger(self, *, seq: int | None) -> None:
-        readiness = self._readiness()
-        if not self._ready(readiness):
-            self._miss(readiness)
+        stream = self._snapshot()
+        if not self._ready(stream):
+            self._miss(stream)
             return
         self.counters["triggers"] += 1
         acq_id = next_id(self.block[Register.ACQ_ID])
@@ -211,10 +209,7 @@ class Handshake:
             self._set(Status.RESULT_VALID, False)
         self._inflight += 1
         self.block[Register.PENDING] = self._pending()
-        parameters: dict[str, Any] = {}
-        recipe = self.controls[Control.RECIPE]
-        if self.layout.recipe_parameter and recipe:
-            parameters[self.layout.recipe_parameter] = recipe
+        parameters = recipe_parameters(self.layout.recipe_parameter, self.controls[Control.RECIPE])
         part_id = u32_value(self.controls[Control.PART_ID : Control.PART_ID + 2], self._word_order)
         trigger = Trigger(
             self.stream_id,
@@ -226,19 +221,19 @@ class Handshake:
         future = self._submit(trigger)
         future.add_done_callback(lambda done: self._on_result(acq_id, done))
 
-    def _miss(self, readiness: Readiness) -> None:
+    def _miss(self, stream: StreamSnapshot) -> None:
         self.counters["missed"] += 1
         self.block[Register.MISSED_TRIGGERS] = min(self.block[Register.MISSED_TRIGGERS] + 1, 0xFFFF)
         self._set(Status.MISSED_TRIGGER, True)
-        if self.layout.buffer and readiness.running and not self._has_room():
+        if self.layout.buffer and stream.running and not self._has_room():
             self.counters["overruns"] += 1
             self._set(Status.BUFFER_OVERRUN, True)
         log.warning(
             "modbus trigger missed",
             stream=self.stream_id,
             enabled=self.coils[Coil.TRIGGER_ENABLE] or not self._enable_required,
-            running=readiness.running,
-            camera_ok=readiness.camera_ok,
+            stream_ready=stream.ready,
+            camera_ok=stream.camera.connected,
             busy=self._inflight > 0,
         )
 
@@ -318,3 +313,31 @@ class Handshake:
         for status in (Status.MISSED_TRIGGER, Status.BUFFER_OVERRUN, Status.ERROR):
             self._set(status, False)
         self.block[Register.MISSED_TRIGGERS] = 0
+
+
+def build_handshakes(
+    config: ModbusConfig, core: Core, on_change: Callable[[], None] | None = None
+) -> dict[str, tuple[int, Handshake]]:
+    """A handshake per stream on Modbus, with its base address, fed by the dispatcher."""
+    dispatcher = core.dispatcher
+    layouts = modbus_streams(config, list(dispatcher.stream_ids))
+
+    def enable_required(stream_id: str) -> bool:
+        """Server mode, or a client-mode PLC with a TriggerEnable coil to poll."""
+        if isinstance(config, ModbusClientConfig):
+            return config.streams[stream_id].control_coils is not None
+        return True
+
+    def handshake(stream_id: str, layout: ModbusStreamConfig) -> Handshake:
+        return Handshake(
+            stream_id,
+            layout,
+            submit=dispatcher.submit,
+            snapshot=lambda: dispatcher.snapshot(stream_id),
+            word_order=config.word_order,
+            heartbeat_s=config.heartbeat_ms / 1000.0,
+            enable_required=enable_required(stream_id),
+            on_change=on_change,
+        )
+
+    return {sid: (base, handshake(sid, layout)) for sid, (base, layout) in layouts.items()}

@@ -26,9 +26,10 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from adapters.modbus.handshake import Handshake
+from adapters.modbus.handshake import Handshake, build_handshakes
 from gateway.config import MODBUS_RESULT_SPAN, ModbusServerConfig
 from gateway.config.modbus_map import COILS, CONTROLS, STATUS_BITS
+from gateway.core import Core
 
 log = structlog.get_logger(__name__)
 
@@ -198,9 +199,10 @@ class GuardedServer(ModbusTcpServer):
 class ModbusServerAdapter:
     name = "modbus"
 
-    def __init__(self, config: ModbusServerConfig, handshakes: dict[int, Handshake]) -> None:
+    def __init__(self, config: ModbusServerConfig, core: Core) -> None:
         self._config = config
-        self.space = AddressSpace(handshakes)
+        handshakes = build_handshakes(config, core)
+        self.space = AddressSpace({base: handshake for base, handshake in handshakes.values()})
         self.handshakes = list(self.space.by_base.values())
         self._server: GuardedServer | None = None
         self.port: int | None = None

@@ -7,7 +7,8 @@ current value, a baseline: a trigger held high while the PLC's server restarts d
 Bool triggers fire on false -> true (and are written back to false once accepted); counter
 triggers fire on each new value. Results are written node by node, `result_counter` last.
 The connection is checked every second; when the PLC's server goes away the gateway reconnects
-with capped backoff and subscribes again.
+with capped backoff and subscribes again. A `recipe_node` is watched too: its value at the
+moment of a trigger goes to the workflow parameter `recipe_parameter` (when nonzero).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import asyncio
 import contextlib
 from typing import Any
 
-import orjson
 import structlog
 from asyncua import ua
 from asyncua.client.client import Client
@@ -26,9 +26,10 @@ from asyncua.ua.uatypes import Double
 
 from adapters.opcua.server import typed_value
 from gateway.config import OpcuaClientConfig, OpcuaClientStreamConfig
-from gateway.dispatcher import Dispatcher
+from gateway.core import Core
 from gateway.model import InspectionResult, Origin, Trigger
-from gateway.serialise import image_summary
+from gateway.supervise import Backoff, cancel_and_wait, reconnect_forever
+from gateway.wire import ImageTransport, encode_result, recipe_parameters
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,8 @@ class _Watch:
         self.last: Any = None
         self.targets: list[tuple[str, Node, ua.VariantType]] = []
         self.result_counter = 0
+        self.recipe = 0
+        """The last value of the PLC's recipe node (`recipe_node`), 0 when none."""
 
 
 class _Handler:
@@ -73,11 +76,12 @@ class _Handler:
 class OpcuaClientAdapter:
     name = "opcua"
 
-    def __init__(self, config: OpcuaClientConfig, dispatcher: Dispatcher) -> None:
+    def __init__(self, config: OpcuaClientConfig, core: Core) -> None:
         self._config = config
-        self._dispatcher = dispatcher
+        self._dispatcher = core.dispatcher
         self._watches = {sid: _Watch(sid, layout) for sid, layout in config.streams.items()}
         self._by_node: dict[ua.NodeId, _Watch] = {}
+        self._recipes: dict[ua.NodeId, _Watch] = {}
         self._task: asyncio.Task[None] | None = None
         self._writes: asyncio.Queue[tuple[_Watch, InspectionResult | None, Any]] = asyncio.Queue()
         """Results to write, and trigger resets (result None), in order, on one connection."""
@@ -91,11 +95,8 @@ class OpcuaClientAdapter:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def status(self) -> dict[str, Any]:
         return {
@@ -109,43 +110,52 @@ class OpcuaClientAdapter:
     # --- connection --------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        delay = self._config.reconnect.initial_s
-        while not self._stopping:
-            client = Client(self._config.url, timeout=self._config.timeout_s)
-            if self._config.username:
-                client.set_user(self._config.username)
-            if self._config.password is not None:
-                client.set_password(self._config.password.get_secret_value())
-            writer: asyncio.Task[None] | None = None
-            try:
-                await client.connect()
-                await self._subscribe(client)
-                self.connected = True
-                self.counters["connects"] += 1
-                self.last_error = None
-                delay = self._config.reconnect.initial_s
-                log.info("opcua connected to PLC", url=self._config.url)
-                writer = asyncio.create_task(self._write_results())
-                while not self._stopping:
-                    await asyncio.sleep(CHECK_INTERVAL_S)
-                    await client.check_connection()
-            except (OSError, TimeoutError, UaError, ConnectionError) as exc:
-                self.counters["errors"] += 1
-                if str(exc) != self.last_error:
-                    log.warning("opcua PLC unreachable; retrying", error=str(exc), retry_s=delay)
-                self.last_error = str(exc) or type(exc).__name__
-            finally:
-                self.connected = False
-                if writer is not None:
-                    writer.cancel()
-                with contextlib.suppress(Exception):
-                    await client.disconnect()
-            if not self._stopping:
-                await asyncio.sleep(delay)
-            delay = min(delay * self._config.reconnect.factor, self._config.reconnect.max_s)
+        """Our own reconnect loop, not asyncua's `auto_reconnect`: that one does not retry the
+        first connection (the PLC may start after the gateway) and its backoff ignores
+        `reconnect.initial_s` and `factor`."""
+        await reconnect_forever(
+            self._session,
+            Backoff(self._config.reconnect),
+            stopping=lambda: self._stopping,
+            retry_on=(OSError, TimeoutError, UaError, ConnectionError),
+            on_failure=self._failed,
+        )
+
+    async def _session(self, backoff: Backoff) -> None:
+        """One connection to the PLC's server: subscribe, then write results until it fails."""
+        client = Client(self._config.url, timeout=self._config.timeout_s)
+        if self._config.username:
+            client.set_user(self._config.username)
+        if self._config.password is not None:
+            client.set_password(self._config.password.get_secret_value())
+        writer: asyncio.Task[None] | None = None
+        try:
+            await client.connect()
+            await self._subscribe(client)
+            self.connected = True
+            self.counters["connects"] += 1
+            self.last_error = None
+            backoff.reset()
+            log.info("opcua connected to PLC", url=self._config.url)
+            writer = asyncio.create_task(self._write_results())
+            while not self._stopping:
+                await asyncio.sleep(CHECK_INTERVAL_S)
+                await client.check_connection()
+        finally:
+            self.connected = False
+            await cancel_and_wait(writer)
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+
+    def _failed(self, exc: BaseException, retry_s: float) -> None:
+        self.counters["errors"] += 1
+        if str(exc) != self.last_error:
+            log.warning("opcua PLC unreachable; retrying", error=str(exc), retry_s=retry_s)
+        self.last_error = str(exc) or type(exc).__name__
 
     async def _subscribe(self, client: Client) -> None:
         self._by_node.clear()
+        self._recipes.clear()
         subscription = await client.create_subscription(
             self._config.publishing_interval_ms, _Handler(self)
         )
@@ -158,13 +168,21 @@ class OpcuaClientAdapter:
             for key, node_id in names:
                 node = client.get_node(node_id)
                 watch.targets.append((key, node, await node.read_data_type_as_variant_type()))
-            await subscription.subscribe_data_change(
-                watch.trigger_node, sampling_interval=Double(self._config.sampling_interval_ms)
-            )
+            sampling = Double(self._config.sampling_interval_ms)
+            if watch.layout.recipe_node is not None:
+                recipe = client.get_node(watch.layout.recipe_node)
+                self._recipes[recipe.nodeid] = watch
+                await subscription.subscribe_data_change(recipe, sampling_interval=sampling)
+            await subscription.subscribe_data_change(watch.trigger_node, sampling_interval=sampling)
 
     # --- triggers and results ----------------------------------------------------------------
 
     def notified(self, node: Node, value: Any) -> None:
+        recipe_of = self._recipes.get(node.nodeid)
+        if recipe_of is not None:
+            valid = isinstance(value, int) and not isinstance(value, bool)
+            recipe_of.recipe = value if valid else 0
+            return
         watch = self._by_node.get(node.nodeid)
         if watch is None:
             return
@@ -180,7 +198,8 @@ class OpcuaClientAdapter:
 
     def _trigger(self, watch: _Watch, value: Any) -> None:
         self.counters["triggers"] += 1
-        trigger = Trigger(watch.stream_id, Origin.OPCUA)
+        parameters = recipe_parameters(watch.layout.recipe_parameter, watch.recipe)
+        trigger = Trigger(watch.stream_id, Origin.OPCUA, parameters=parameters)
         future = self._dispatcher.submit(trigger)
 
         def queue(done: asyncio.Future[InspectionResult]) -> None:
@@ -210,7 +229,7 @@ class OpcuaClientAdapter:
             "pass": bool(result.passed),
             "result_code": result.result_code,
             "error_code": int(result.error_code),
-            "json": orjson.dumps(result.to_dict(image_summary)).decode(),
+            "json": encode_result(result, ImageTransport.OMIT).decode(),
             "trigger_count": value if isinstance(value, int) and not isinstance(value, bool) else 0,
         }
         counter_target = None

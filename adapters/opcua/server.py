@@ -16,7 +16,6 @@ trigger gets exactly one result on the Result nodes (BUSY when the stream's queu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -39,10 +38,11 @@ from asyncua.ua.uatypes import Int16, String
 
 from adapters.opcua.security import GatewayUserManager, server_certificate
 from gateway.config import OpcuaOutput, OpcuaServerConfig, OpcuaStreamConfig
-from gateway.dispatcher import Dispatcher
+from gateway.core import Core
 from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
-from gateway.serialise import image_summary
-from gateway.stream import Stream, StreamState
+from gateway.snapshot import heartbeat
+from gateway.supervise import cancel_and_wait
+from gateway.wire import ImageTransport, encode_result, recipe_parameters
 
 log = structlog.get_logger(__name__)
 
@@ -135,7 +135,7 @@ def typed_value(value: Any, type_name: str) -> Any:
 
 @dataclass
 class StreamNodes:
-    stream: Stream
+    stream_id: str
     layout: OpcuaStreamConfig
     control: dict[str, Node] = field(default_factory=dict)
     status: dict[str, Node] = field(default_factory=dict)
@@ -154,17 +154,13 @@ class StreamNodes:
 class OpcuaServerAdapter:
     name = "opcua"
 
-    def __init__(
-        self,
-        config: OpcuaServerConfig,
-        dispatcher: Dispatcher,
-        streams: dict[str, OpcuaStreamConfig],
-        gateway_id: str,
-    ) -> None:
+    def __init__(self, config: OpcuaServerConfig, core: Core) -> None:
         self._config = config
-        self._dispatcher = dispatcher
-        self._layouts = streams
-        self._gateway_id = gateway_id
+        self._dispatcher = core.dispatcher
+        self._layouts = dict(config.streams) or {
+            stream_id: OpcuaStreamConfig() for stream_id in core.dispatcher.stream_ids
+        }
+        self._gateway_id = core.gateway_id
         self.users = GatewayUserManager(config.security.users, config.security.allow_anonymous)
         self.server: Server | None = None
         self.namespace_index = 0
@@ -220,11 +216,7 @@ class OpcuaServerAdapter:
         )
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         if self.server is not None:
             await self.server.stop()
@@ -240,7 +232,7 @@ class OpcuaServerAdapter:
         )
         folder = await root.add_folder(string_node_id("Streams", idx), f"{idx}:Streams")
         for stream_id, layout in self._layouts.items():
-            nodes = StreamNodes(self._dispatcher.streams[stream_id], layout)
+            nodes = StreamNodes(stream_id, layout)
             self.streams[stream_id] = nodes
             stream = await folder.add_object(
                 string_node_id(f"Streams.{stream_id}", idx), f"{idx}:{stream_id}"
@@ -325,14 +317,11 @@ class OpcuaServerAdapter:
         self, nodes: StreamNodes, *, count: int | None, parameters: dict[str, Any] | None = None
     ) -> asyncio.Future[InspectionResult]:
         nodes.counters["triggers"] += 1
-        parameters = dict(parameters or {})
-        recipe = nodes.controls["Recipe"]
-        if nodes.layout.recipe_parameter and recipe:
-            parameters.setdefault(nodes.layout.recipe_parameter, recipe)
+        recipe = int(nodes.controls["Recipe"])
         trigger = Trigger(
-            nodes.stream.id,
+            nodes.stream_id,
             Origin.OPCUA,
-            parameters=parameters,
+            parameters=recipe_parameters(nodes.layout.recipe_parameter, recipe, parameters),
             part_id=int(nodes.controls["PartId"]) or None,
         )
         future = self._dispatcher.submit(trigger)
@@ -355,28 +344,12 @@ class OpcuaServerAdapter:
                 if not isinstance(parsed, dict):
                     raise ValueError("Parameters must be a JSON object")
             except ValueError as exc:
-                return [
-                    ua.Variant(-int(ErrorCode.BAD_REQUEST), ua.VariantType.Int32),
-                    ua.Variant(False, ua.VariantType.Boolean),
-                    ua.Variant(
-                        orjson.dumps(
-                            {
-                                "error": {
-                                    "code": int(ErrorCode.BAD_REQUEST),
-                                    "name": "BAD_REQUEST",
-                                    "message": f"Parameters: {exc}",
-                                }
-                            }
-                        ).decode(),
-                        ua.VariantType.String,
-                    ),
-                ]
-            result = await self._submit(nodes, count=None, parameters=parsed)
-            return [
-                ua.Variant(result.result_code, ua.VariantType.Int32),
-                ua.Variant(bool(result.passed), ua.VariantType.Boolean),
-                ua.Variant(_json(result), ua.VariantType.String),
-            ]
+                trigger = Trigger(nodes.stream_id, Origin.OPCUA)
+                refused = self._dispatcher.reject(
+                    trigger, ErrorCode.BAD_REQUEST, f"Parameters: {exc}"
+                )
+                return _method_answer(refused.result())
+            return _method_answer(await self._submit(nodes, count=None, parameters=parsed))
 
         return trigger
 
@@ -395,7 +368,7 @@ class OpcuaServerAdapter:
             try:
                 await self._write_result(nodes, result, echo)
             except Exception:
-                log.exception("opcua result not written", stream=nodes.stream.id)
+                log.exception("opcua result not written", stream=nodes.stream_id)
 
     async def _write_result(self, nodes: StreamNodes, result: InspectionResult, echo: int) -> None:
         frame_time = datetime.fromtimestamp(result.frame_timestamp or 0, UTC)
@@ -427,26 +400,21 @@ class OpcuaServerAdapter:
     async def _keep_status(self) -> None:
         """Status nodes on change; Heartbeat flips every `heartbeat_ms` (1 Hz by default)."""
         heartbeat_s = self._config.heartbeat_ms / 1000.0
-        beat, next_flip = False, time.monotonic() + heartbeat_s
         while True:
-            if time.monotonic() >= next_flip:
-                beat, next_flip = not beat, max(next_flip + heartbeat_s, time.monotonic())
+            beat = heartbeat(time.monotonic(), heartbeat_s)
             for nodes in self.streams.values():
                 await self._write_status(nodes, beat)
             await asyncio.sleep(min(STATUS_INTERVAL_S, heartbeat_s / 2))
 
     async def _write_status(self, nodes: StreamNodes, beat: bool) -> None:
-        stream = nodes.stream
-        running = stream.state is StreamState.RUNNING
+        stream = self._dispatcher.snapshot(nodes.stream_id)
         values = {
             "State": stream.activity,
-            "Ready": running
-            and stream.capture.connected
-            and stream.pending < stream.config.queue_size,
-            "Busy": stream.pending > 0,
+            "Ready": stream.ready,
+            "Busy": stream.busy,
             "Error": nodes.last_error != 0,
             "ErrorCode": nodes.last_error,
-            "CameraConnected": stream.capture.connected,
+            "CameraConnected": stream.camera.connected,
             "Heartbeat": beat,
         }
         for name, value in values.items():
@@ -469,4 +437,13 @@ class OpcuaServerAdapter:
 def _json(result: InspectionResult) -> str:
     """The result as JSON for a string node: image outputs are named, not carried (a PLC or
     HMI reads this string; images are on HTTP, MQTT and in the history)."""
-    return orjson.dumps(result.to_dict(image_summary)).decode()
+    return encode_result(result, ImageTransport.OMIT).decode()
+
+
+def _method_answer(result: InspectionResult) -> list[ua.Variant]:
+    """The Trigger method's outputs: ResultCode, Pass, the result JSON."""
+    return [
+        ua.Variant(result.result_code, ua.VariantType.Int32),
+        ua.Variant(bool(result.passed), ua.VariantType.Boolean),
+        ua.Variant(_json(result), ua.VariantType.String),
+    ]

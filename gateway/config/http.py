@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from gateway.config.base import StrictModel
@@ -18,3 +20,10 @@ class HttpConfig(StrictModel):
         100, ge=1, description="continuous results kept per stream until consumed (oldest drop)"
     )
     idempotency_ttl_s: float = Field(300.0, gt=0)
+    image_outputs: Literal["inline", "url", "omit"] = Field(
+        "inline",
+        description="image outputs in trigger answers: base64 JPEG, a link to fetch, or named only",
+    )
+    output_images_kept: int = Field(
+        32, ge=0, le=10_000, description="recent results whose image outputs can be fetched by URL"
+    )

@@ -36,5 +36,9 @@ class MqttConfig(StrictModel):
     max_payload_bytes: int = Field(65536, ge=64, description="larger triggers are rejected")
     results_kept_offline: int = Field(1000, ge=0, description="results queued while away")
     duplicate_window_s: float = Field(300.0, gt=0, description="repeated trigger_id answered once")
+    image_outputs: Literal["inline", "url", "omit"] = Field(
+        "inline",
+        description="image outputs in results: base64 JPEG, a link to the HTTP API, or named only",
+    )
     reconnect_min_s: int = Field(1, ge=1)
     reconnect_max_s: int = Field(30, ge=1)

@@ -107,7 +107,20 @@ class OpcuaClientStreamConfig(StrictModel):
     output_nodes: dict[str, str] = Field(
         default_factory=dict, description="workflow output (dotted path) -> NodeId on the PLC"
     )
-    recipe_parameter: str | None = None
+    recipe_node: str | None = Field(
+        None, description="NodeId of the PLC's recipe number (UInt/Int), read with each trigger"
+    )
+    recipe_parameter: str | None = Field(
+        None, description="workflow parameter that receives the recipe (when nonzero)"
+    )
+
+    @model_validator(mode="after")
+    def _recipe_from_somewhere(self) -> OpcuaClientStreamConfig:
+        if self.recipe_parameter is not None and self.recipe_node is None:
+            raise ValueError(
+                "`recipe_parameter` needs `recipe_node` (the PLC node to read it from)"
+            )
+        return self
 
 
 class OpcuaClientConfig(StrictModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import html
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
 from typing import Annotated, Any
 
@@ -13,12 +13,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from adapters.http import ApiError
-from gateway.dispatcher import ResultBus
-from gateway.latency import KEPT_S, LatencyWindow
+from adapters.http.errors import ApiError
+from gateway.core import Core
+from gateway.dispatcher import Dispatcher
+from gateway.latency import KEPT_S
 from gateway.model import ErrorCode, InspectionResult
-from gateway.serialise import image_summary
-from gateway.stream import Stream
+from gateway.wire import ImageTransport, result_body
 
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
 STATUS_INTERVAL_S = 1.0
@@ -31,15 +31,10 @@ def _asset(name: str) -> str:
     return files("gateway").joinpath("dashboard", name).read_text(encoding="utf-8")
 
 
-def dashboard_router(
-    streams: Mapping[str, Stream],
-    bus: ResultBus,
-    latency: LatencyWindow,
-    closing: asyncio.Event,
-    gateway_id: str,
-) -> APIRouter:
+def dashboard_router(core: Core, closing: asyncio.Event) -> APIRouter:
     router = APIRouter()
-    page = _asset("index.html").replace("{{gateway_id}}", html.escape(gateway_id))
+    bus, latency = core.bus, core.latency
+    page = _asset("index.html").replace("{{gateway_id}}", html.escape(core.gateway_id))
     assets = {name: _asset(name) for name in ASSETS}  # read once, served from memory
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -64,7 +59,7 @@ def dashboard_router(
 
         unsubscribe: Callable[[], None] = bus.subscribe(enqueue)
         try:
-            yield ServerSentEvent(event="streams", data=_statuses(streams))
+            yield ServerSentEvent(event="streams", data=_statuses(core.dispatcher))
             next_status = asyncio.get_running_loop().time() + STATUS_INTERVAL_S
             while not closing.is_set():
                 timeout = max(next_status - asyncio.get_running_loop().time(), 0.0)
@@ -72,10 +67,12 @@ def dashboard_router(
                     async with asyncio.timeout(timeout):
                         result = await queue.get()
                 except TimeoutError:
-                    yield ServerSentEvent(event="streams", data=_statuses(streams))
+                    yield ServerSentEvent(event="streams", data=_statuses(core.dispatcher))
                     next_status = asyncio.get_running_loop().time() + STATUS_INTERVAL_S
                 else:
-                    yield ServerSentEvent(event="result", data=result.to_dict(image_summary))
+                    yield ServerSentEvent(
+                        event="result", data=result_body(result, ImageTransport.OMIT)
+                    )
         finally:
             unsubscribe()
 
@@ -90,5 +87,5 @@ def dashboard_router(
     return router
 
 
-def _statuses(streams: Mapping[str, Stream]) -> dict[str, Any]:
-    return {"streams": [stream.status() for stream in streams.values()]}
+def _statuses(dispatcher: Dispatcher) -> dict[str, Any]:
+    return {"streams": [snapshot.to_dict() for snapshot in dispatcher.snapshots()]}

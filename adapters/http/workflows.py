@@ -20,9 +20,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from adapters.http import ApiError, JsonResponse, error_body
+from adapters.http.errors import ApiError, JsonResponse
 from gateway.model import ErrorCode
 from gateway.serialise import to_json
+from gateway.wire import error_body
 from gateway.workflow import CompiledWorkflow, ParameterError, StepFailed, WorkflowDefinitionError
 from gateway.workflow_library import UnknownWorkflow, WorkflowLibrary
 

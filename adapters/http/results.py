@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from adapters.http import ApiError
+from adapters.http.errors import ApiError
 from gateway.model import ErrorCode
 from gateway.results import ResultQuery, ResultStore
 

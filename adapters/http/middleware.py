@@ -1,0 +1,84 @@
+"""What every request passes first: the body size limit and the API key."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.http.errors import ApiError, JsonResponse
+from gateway.model import ErrorCode
+from gateway.wire import error_body
+
+OPEN_PATHS: Final = frozenset({"/healthz", "/readyz", "/"})
+"""No API key needed: health probes and the dashboard's page (it holds no data; it asks for
+the key and sends it with every request it makes)."""
+TOKEN_IN_QUERY_PATHS: Final = frozenset({"/events"})
+"""Browsers cannot set headers on an EventSource: the key may come as `?access_token=`."""
+
+
+def api_key_check(api_key: bytes | None) -> Callable[[Request], Awaitable[None]]:
+    """A dependency refusing (401) a request without `Authorization: Bearer <api_key>`."""
+
+    async def authorise(request: Request) -> None:
+        if api_key is None or request.url.path in OPEN_PATHS:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if request.url.path in TOKEN_IN_QUERY_PATHS and "access_token" in request.query_params:
+            scheme, token = "bearer", request.query_params["access_token"]
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), api_key):
+            raise ApiError(
+                ErrorCode.BAD_REQUEST, "missing or wrong API key (Authorization: Bearer)", 401
+            )
+
+    return authorise
+
+
+class BodySizeLimit:
+    """Answers 413 before reading more than `limit` bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._reject(send)
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        response = JsonResponse(
+            error_body(ErrorCode.BAD_REQUEST, f"request body over {self.limit} bytes"),
+            status_code=413,
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _TooLarge(BaseException):
+    """Not an Exception: FastAPI turns any Exception raised while reading a body into a 400."""
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}

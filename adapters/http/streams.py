@@ -1,0 +1,199 @@
+"""Stream routes: list and status, pause / resume / terminate, mode, continuous results
+(`consume`), the latest frame, and image outputs of recent results by URL. Under `/streams` and,
+shaped as Roboflow's stream manager answers, under `/inference_pipelines`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import cv2
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
+
+from adapters.http.errors import ApiError, JsonResponse
+from gateway.config import HttpConfig, StreamMode
+from gateway.core import Core
+from gateway.dispatcher import Dispatcher
+from gateway.model import ErrorCode, InspectionResult, Origin
+from gateway.wire import ImageTransport, error_body, result_body
+
+
+class ModeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: StreamMode
+
+
+class ConsumeBuffer:
+    """Continuous-mode results per stream until a client consumes them (Roboflow's
+    `consume`); bounded, so an absent client costs nothing but the oldest results."""
+
+    def __init__(self, kept: int) -> None:
+        self._kept = kept
+        self._results: dict[str, deque[InspectionResult]] = {}
+
+    def add(self, result: InspectionResult) -> None:
+        if result.origin is Origin.CONTINUOUS:
+            queue = self._results.setdefault(result.stream, deque(maxlen=self._kept))
+            queue.append(result.without_frame())
+
+    def take(self, stream_id: str) -> list[InspectionResult]:
+        queue = self._results.get(stream_id)
+        taken = list(queue or ())
+        if queue is not None:
+            queue.clear()
+        return taken
+
+
+class RecentOutputImages:
+    """The JPEG image outputs of the last `kept` results that had any, for `url` transport:
+    encoded bytes only (never frames), bounded in count."""
+
+    def __init__(self, kept: int) -> None:
+        self._kept = kept
+        self._images: OrderedDict[tuple[str, int], dict[str, bytes]] = OrderedDict()
+
+    def add(self, result: InspectionResult) -> None:
+        if self._kept and result.output_jpegs:
+            self._images[(result.stream, result.result_id)] = dict(result.output_jpegs)
+            while len(self._images) > self._kept:
+                self._images.popitem(last=False)
+
+    def get(self, stream_id: str, result_id: int, path: str) -> bytes | None:
+        return self._images.get((stream_id, result_id), {}).get(path)
+
+
+def _consume_body(stream_id: str, results: list[InspectionResult]) -> dict[str, Any]:
+    bodies = [result_body(result, ImageTransport.INLINE) for result in results]
+    return {
+        "status": "success",
+        "outputs": [body["outputs"] for body in bodies],
+        "frames_metadata": [
+            {
+                "source_id": stream_id,
+                "frame_id": body["frame_id"],
+                "frame_timestamp": body["frame_timestamp"],
+                "result_id": body["result_id"],
+                "pass": body["pass"],
+                "error": body["error"],
+            }
+            for body in bodies
+        ],
+    }
+
+
+def _control(
+    dispatcher: Dispatcher, action: Callable[[str], Awaitable[None] | None]
+) -> Callable[[str], Awaitable[dict[str, Any]]]:
+    async def handler(stream_id: str) -> dict[str, Any]:
+        dispatcher.snapshot(stream_id)  # UNKNOWN_STREAM before acting
+        outcome = action(stream_id)
+        if outcome is not None:
+            await outcome
+        return {"status": "success", "stream": dispatcher.snapshot(stream_id).to_dict()}
+
+    return handler
+
+
+def _latest_frame(dispatcher: Dispatcher) -> Callable[[str, int], Awaitable[Response]]:
+    async def latest_frame(stream_id: str, quality: int = 80) -> Response:
+        """The newest captured frame as JPEG."""
+        frame = dispatcher.latest_frame(stream_id)
+        if frame is None:
+            return JsonResponse(
+                error_body(ErrorCode.NO_FRAME, f"stream {stream_id!r}: no frame captured yet"),
+                status_code=503,
+            )
+        params = [cv2.IMWRITE_JPEG_QUALITY, max(10, min(quality, 100))]
+        ok, encoded = await asyncio.to_thread(cv2.imencode, ".jpg", frame.image, params)
+        if not ok:
+            raise ApiError(ErrorCode.WORKFLOW_ERROR, "JPEG encoding failed")
+        return Response(
+            encoded.tobytes(),
+            media_type="image/jpeg",
+            headers={"X-Frame-Id": str(frame.frame_id), "Cache-Control": "no-store"},
+        )
+
+    return latest_frame
+
+
+def stream_router(core: Core, config: HttpConfig) -> APIRouter:
+    router = APIRouter()
+    dispatcher = core.dispatcher
+    continuous = ConsumeBuffer(config.consume_kept)
+    core.bus.subscribe(continuous.add)
+    output_images = RecentOutputImages(config.output_images_kept)
+    core.bus.subscribe(output_images.add)
+
+    @router.get("/streams", tags=["streams"])
+    async def list_streams() -> dict[str, Any]:
+        return {"streams": [snapshot.to_dict() for snapshot in dispatcher.snapshots()]}
+
+    @router.get("/inference_pipelines/list", tags=["roboflow"])
+    async def roboflow_list() -> dict[str, Any]:
+        return {"status": "success", "pipelines": list(dispatcher.stream_ids)}
+
+    actions: dict[str, Callable[[str], Awaitable[None] | None]] = {
+        "pause": dispatcher.pause,
+        "resume": dispatcher.resume,
+        "terminate": dispatcher.terminate,
+    }
+    for prefix, tag in (("/streams", "streams"), ("/inference_pipelines", "roboflow")):
+        for verb, action in actions.items():
+            router.add_api_route(
+                f"{prefix}/{{stream_id}}/{verb}",
+                _control(dispatcher, action),
+                methods=["POST"],
+                tags=[tag],
+            )
+        router.add_api_route(
+            f"{prefix}/{{stream_id}}/latest_frame",
+            _latest_frame(dispatcher),
+            methods=["GET"],
+            tags=[tag],
+            response_class=Response,
+        )
+
+    async def consume(stream_id: str) -> dict[str, Any]:
+        """Results of continuous runs since the last call (oldest first), as Roboflow's
+        inference pipelines answer `consume`."""
+        dispatcher.snapshot(stream_id)
+        return _consume_body(stream_id, continuous.take(stream_id))
+
+    router.add_api_route("/streams/{stream_id}/consume", consume, methods=["GET"], tags=["streams"])
+    router.add_api_route(
+        "/inference_pipelines/{stream_id}/consume", consume, methods=["GET"], tags=["roboflow"]
+    )
+
+    @router.post("/streams/{stream_id}/mode", tags=["streams"])
+    async def set_mode(stream_id: str, body: ModeRequest) -> dict[str, Any]:
+        """Switch between `triggered` and `continuous` while running."""
+        dispatcher.set_mode(stream_id, body.mode)
+        return {"status": "success", "stream": dispatcher.snapshot(stream_id).to_dict()}
+
+    @router.get("/streams/{stream_id}", tags=["streams"])
+    async def stream_status(stream_id: str) -> dict[str, Any]:
+        return dispatcher.snapshot(stream_id).to_dict()
+
+    @router.get("/inference_pipelines/{pipeline_id}/status", tags=["roboflow"])
+    async def roboflow_status(pipeline_id: str) -> dict[str, Any]:
+        return {"status": "success", "report": dispatcher.snapshot(pipeline_id).to_dict()}
+
+    @router.get(
+        "/streams/{stream_id}/results/{result_id}/outputs/{path}",
+        tags=["streams"],
+        response_class=Response,
+    )
+    async def output_image(stream_id: str, result_id: int, path: str) -> Response:
+        """An image output of a recent result as JPEG (the link `url` transport sends)."""
+        jpeg = output_images.get(stream_id, result_id, path)
+        if jpeg is None:
+            message = f"no image output {path!r} kept for result {result_id} of {stream_id!r}"
+            raise ApiError(ErrorCode.BAD_REQUEST, message, 404)
+        return Response(jpeg, media_type="image/jpeg")
+
+    return router

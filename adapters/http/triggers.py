@@ -1,0 +1,184 @@
+"""Trigger routes: the native trigger (sync, and async with jobs), and Roboflow's edge trigger.
+
+The body is read here, not by FastAPI, so that a body that cannot be read is a trigger result
+like any other (BAD_REQUEST on the bus and in the history), as is a trigger for a stream that
+does not exist (UNKNOWN_STREAM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from adapters.http.errors import STATUS_FOR_CODE, ApiError, JsonResponse
+from gateway.config import HttpConfig
+from gateway.core import Core
+from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
+from gateway.recent_futures import RecentFutures
+from gateway.wire import (
+    BadTrigger,
+    ImageTransport,
+    TriggerRequest,
+    encode_result,
+    parse_trigger,
+    result_body,
+)
+
+JOB_TTL_S = 3600.0
+TRIGGER_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": TriggerRequest.model_json_schema()}},
+    }
+}
+PARAMETERS_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": {"type": "object", "title": "Parameters"}}},
+    }
+}
+
+
+def result_response(
+    result: InspectionResult,
+    images: ImageTransport,
+    *,
+    roboflow: bool = False,
+    detail: list[dict[str, Any]] | None = None,
+) -> Response:
+    """The result as the answer; Roboflow's route answers 200 unless the stream is unknown."""
+    status = (
+        200
+        if roboflow and result.error_code != ErrorCode.UNKNOWN_STREAM
+        else STATUS_FOR_CODE[result.error_code]
+    )
+    if detail:
+        return JsonResponse({**result_body(result, images), "detail": detail}, status_code=status)
+    return Response(
+        encode_result(result, images), status_code=status, media_type="application/json"
+    )
+
+
+def parse_parameters(payload: bytes) -> TriggerRequest:
+    """Roboflow's trigger body: the parameter overrides themselves (or nothing)."""
+    if not payload.strip():
+        return TriggerRequest()
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadTrigger(f"body is not JSON: JSON decode error: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadTrigger("body: the parameters must be a JSON object")
+    return TriggerRequest(parameters=data)
+
+
+class _Submitted:
+    """A trigger's future, and the reason it was refused at the door (if it was)."""
+
+    def __init__(
+        self, future: asyncio.Future[InspectionResult], refused: BadTrigger | None = None
+    ) -> None:
+        self.future = future
+        self.refused = refused
+
+
+def trigger_router(core: Core, config: HttpConfig) -> APIRouter:
+    router = APIRouter()
+    dispatcher = core.dispatcher
+    images = ImageTransport(config.image_outputs)
+    idempotent: RecentFutures[InspectionResult] = RecentFutures(
+        config.jobs_kept, config.idempotency_ttl_s
+    )
+    jobs: RecentFutures[InspectionResult] = RecentFutures(config.jobs_kept, JOB_TTL_S)
+
+    async def submit(
+        stream_id: str, request: Request, parse: Callable[[bytes], TriggerRequest]
+    ) -> _Submitted:
+        key = request.headers.get("idempotency-key")
+        cache_key = f"{stream_id}\0{key}"
+        previous = None if key is None else idempotent.get(cache_key)
+        if previous is not None:
+            return _Submitted(previous)
+        try:
+            body = parse(await request.body())
+        except BadTrigger as exc:
+            trigger = Trigger(stream_id, Origin.HTTP, exc.trigger_id or uuid.uuid4().hex)
+            return _Submitted(dispatcher.reject(trigger, exc.code, str(exc)), exc)
+        trigger = Trigger(
+            stream=stream_id,
+            origin=Origin.HTTP,
+            trigger_id=body.trigger_id or uuid.uuid4().hex,
+            parameters=body.parameters,
+            part_id=body.part_id,
+        )
+        future = dispatcher.submit(trigger)
+        if key is not None:
+            idempotent.put(cache_key, future)
+        return _Submitted(future)
+
+    def parse_body(payload: bytes) -> TriggerRequest:
+        return parse_trigger(payload, where=("body",))
+
+    @router.post("/streams/{stream_id}/trigger", tags=["trigger"], openapi_extra=TRIGGER_BODY)
+    async def trigger(stream_id: str, request: Request) -> Response:
+        """Inspect now and answer with the result (sync)."""
+        submitted = await submit(stream_id, request, parse_body)
+        result = await asyncio.shield(submitted.future)
+        detail = None if submitted.refused is None else submitted.refused.detail
+        return result_response(result, images, detail=detail)
+
+    @router.post(
+        "/streams/{stream_id}/trigger/async",
+        status_code=202,
+        tags=["trigger"],
+        openapi_extra=TRIGGER_BODY,
+    )
+    async def trigger_async(stream_id: str, request: Request) -> Response:
+        """Accept at once: `202 {job_id}`; fetch the result at `GET /jobs/{job_id}`. A body
+        that cannot be read, or an unknown stream, is answered at once with its error."""
+        submitted = await submit(stream_id, request, parse_body)
+        future = submitted.future
+        if future.done() and future.result().error_code in (
+            ErrorCode.UNKNOWN_STREAM,
+            ErrorCode.BAD_REQUEST,
+        ):
+            detail = None if submitted.refused is None else submitted.refused.detail
+            return result_response(future.result(), images, detail=detail)
+        job_id = uuid.uuid4().hex
+        jobs.put(job_id, future)
+        return JsonResponse({"job_id": job_id, "status_url": f"/jobs/{job_id}"}, status_code=202)
+
+    @router.get("/jobs/{job_id}", tags=["trigger"])
+    async def job(job_id: str, wait_s: float = 0.0) -> Response:
+        """A job's state; `wait_s` (at most 30) waits for the result before answering."""
+        future = jobs.get(job_id)
+        if future is None:
+            raise ApiError(ErrorCode.BAD_REQUEST, f"unknown or expired job {job_id!r}", 404)
+        if not future.done() and wait_s > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(wait_s, 30.0)):
+                    await asyncio.shield(future)
+        if not future.done():
+            return JsonResponse({"job_id": job_id, "status": "pending"})
+        body = result_body(future.result(), images)
+        return JsonResponse({"job_id": job_id, "status": "done", "result": body})
+
+    @router.post(
+        "/inference_pipelines/{pipeline_id}/trigger",
+        tags=["roboflow"],
+        openapi_extra=PARAMETERS_BODY,
+    )
+    async def roboflow_trigger(pipeline_id: str, request: Request) -> Response:
+        """Roboflow-compatible edge trigger; the optional body is parameter overrides."""
+        submitted = await submit(pipeline_id, request, parse_parameters)
+        result = await asyncio.shield(submitted.future)
+        return result_response(result, images, roboflow=True)
+
+    return router

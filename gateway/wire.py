@@ -1,0 +1,170 @@
+"""The wire vocabulary every protocol shares: the trigger request, the error body, the result
+body, and how image outputs travel. Encoded here once; adapters add only their transport.
+
+A result body is `{"success", "stream", "trigger_id", "result_id", "source", "received_at",
+"frame_timestamp", "frame_id", "frame_age_ms", "outputs", "pass", "part_id", "timings",
+"error"}`, with `"message"` beside `"error"` when there is one. An error body (a request that is
+not a trigger at all, e.g. a wrong route) is `{"success": false, "message", "error": {"code",
+"name", "message"}}`. Image outputs travel as `ImageTransport` says.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Any, Final
+
+import numpy as np
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.model import ErrorCode, InspectionError, InspectionResult, iso_utc
+from gateway.serialise import encode_jpeg, image_summary, to_json
+
+MAX_TRIGGER_ID: Final = 128
+
+
+class ImageTransport(StrEnum):
+    """How image outputs (a visualisation, crops) appear in a result body."""
+
+    INLINE = "inline"
+    """`{"type": "base64", "value": <JPEG>}`, as Roboflow's server sends them."""
+    URL = "url"
+    """`{"type": "url", "url": "/streams/<id>/results/<result_id>/outputs/<path>", "width",
+    "height"}`: fetched from the HTTP API while the gateway still holds it (recent results)."""
+    OMIT = "omit"
+    """`{"type": "image", "width", "height}`: named, not carried (OPC UA strings, the history,
+    the dashboard's event stream)."""
+
+
+class TriggerRequest(BaseModel):
+    """The body of a trigger on HTTP and MQTT (empty means `{}`); JSON types only, strictly."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    trigger_id: str | None = Field(None, min_length=1, max_length=MAX_TRIGGER_ID)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    part_id: int | None = Field(None, ge=0, le=0xFFFFFFFF)
+
+
+class BadTrigger(Exception):
+    """A trigger body that cannot be read: BAD_REQUEST with the place and the problem."""
+
+    def __init__(
+        self,
+        message: str,
+        trigger_id: str | None = None,
+        detail: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = ErrorCode.BAD_REQUEST
+        self.trigger_id = trigger_id
+        self.detail = detail or []
+
+
+def parse_trigger(payload: bytes, *, where: tuple[str, ...] = ()) -> TriggerRequest:
+    """A trigger request from raw JSON bytes. `where` prefixes error locations (`body` on HTTP)."""
+    if not payload.strip():
+        return TriggerRequest()
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadTrigger(f"payload is not JSON: JSON decode error: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadTrigger("payload must be a JSON object or empty")
+    raw_id = data.get("trigger_id")
+    trigger_id = raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= MAX_TRIGGER_ID else None
+    try:
+        return TriggerRequest.model_validate(data)
+    except ValidationError as exc:
+        detail = [
+            {"loc": [*where, *error["loc"]], "msg": error["msg"], "type": error["type"]}
+            for error in exc.errors(include_url=False)
+        ]
+        first = detail[0]
+        place = ".".join(str(part) for part in first["loc"])
+        raise BadTrigger(f"{place}: {first['msg']}", trigger_id, detail) from None
+
+
+def error_body(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
+    """The body of a request refused before it became a trigger (wrong route, bad API key)."""
+    return {
+        "success": False,
+        "message": message,
+        "error": InspectionError(code, message).to_dict(),
+        **extra,
+    }
+
+
+def output_url(result: InspectionResult, path: str) -> str:
+    return f"/streams/{result.stream}/results/{result.result_id}/outputs/{path}"
+
+
+def _image_writer(
+    result: InspectionResult, images: ImageTransport
+) -> Callable[[str, np.ndarray], Any]:
+    if images is ImageTransport.OMIT:
+        return image_summary
+    if images is ImageTransport.URL:
+
+        def link(path: str, image: np.ndarray) -> dict[str, Any]:
+            return {**image_summary(path, image), "type": "url", "url": output_url(result, path)}
+
+        return link
+
+    def inline(path: str, image: np.ndarray) -> dict[str, Any]:
+        jpeg = result.output_jpegs.get(path) or encode_jpeg(image)
+        return {"type": "base64", "value": base64.b64encode(jpeg).decode("ascii")}
+
+    return inline
+
+
+def result_body(
+    result: InspectionResult, images: ImageTransport = ImageTransport.INLINE
+) -> dict[str, Any]:
+    """A result as JSON-ready data (see the module doc for the fields)."""
+    body: dict[str, Any] = {
+        "success": result.ok,
+        "stream": result.stream,
+        "trigger_id": result.trigger_id,
+        "result_id": result.result_id,
+        "source": result.origin.value,
+        "received_at": iso_utc(result.received_at),
+        "frame_timestamp": (
+            None if result.frame_timestamp is None else iso_utc(result.frame_timestamp)
+        ),
+        "frame_id": result.frame_id,
+        "frame_age_ms": None if result.frame_age_ms is None else round(result.frame_age_ms, 3),
+        "outputs": to_json(result.outputs, _image_writer(result, images)),
+        "pass": result.passed,
+        "part_id": result.part_id,
+        "timings": result.timings.to_dict(),
+        "error": None if result.error is None else result.error.to_dict(),
+    }
+    if result.error is not None:
+        body["message"] = result.error.message
+    return body
+
+
+def encode_result(
+    result: InspectionResult, images: ImageTransport = ImageTransport.INLINE
+) -> bytes:
+    """The result body as JSON bytes, made once per transport and kept on the result, so the
+    MQTT reply, the result topic and the HTTP answer share one encoding."""
+    cached = result.encoded.get(images)
+    if cached is None:
+        cached = result.encoded[images] = orjson.dumps(result_body(result, images))
+    return cached
+
+
+def recipe_parameters(
+    parameter: str | None, recipe: int, parameters: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A PLC's recipe number as the workflow parameter the config names (when nonzero); a
+    parameter the trigger gives itself wins."""
+    merged = dict(parameters or {})
+    if parameter and recipe:
+        merged.setdefault(parameter, recipe)
+    return merged

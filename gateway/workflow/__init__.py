@@ -17,7 +17,7 @@ import numpy as np
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from gateway.workflow.compiler import CompiledWorkflow, WorkflowRun, compile_workflow
+from gateway.workflow.compiler import compile_workflow
 from gateway.workflow.errors import (
     DefinitionProblem,
     ParameterError,
@@ -25,6 +25,7 @@ from gateway.workflow.errors import (
     WorkflowDefinitionError,
 )
 from gateway.workflow.models import ModelRegistry
+from gateway.workflow.plan import CompiledWorkflow, WorkflowRun
 
 __all__ = [
     "CompiledWorkflow",

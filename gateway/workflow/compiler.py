@@ -1,12 +1,16 @@
 """Definition -> execution plan, once at start. Every problem is found here, not on a trigger:
-unknown step types, bad fields, selectors that point nowhere or at the wrong kind, cycles."""
+unknown step types, bad fields, selectors that point nowhere or at the wrong kind, cycles.
+
+`compile_workflow` runs the passes of a `_Compilation` in order: read the definition, collect
+its inputs, build each step, wire flow control, check the step outputs selectors name, check the
+workflow's outputs, then order the steps. Each pass adds what it finds to one problem list, so a
+definition's every problem is reported at once.
+"""
 
 from __future__ import annotations
 
 import graphlib
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,67 +20,214 @@ from gateway.workflow.definition import (
     ImageInput,
     ParameterInput,
     Selector,
+    StepDefinition,
     WorkflowDefinition,
-    looks_like_selector,
 )
-from gateway.workflow.errors import (
-    DefinitionProblem,
-    FieldError,
-    ParameterError,
-    StepFailed,
-    WorkflowDefinitionError,
-)
+from gateway.workflow.errors import DefinitionProblem, FieldError, WorkflowDefinitionError
 from gateway.workflow.models import ModelRegistry
+from gateway.workflow.plan import CompiledWorkflow, PlannedStep, find_selectors
 from gateway.workflow.steps import step_types
-from gateway.workflow.steps.base import EngineKind, ImageKind, Step, StepContext, StepFields
+from gateway.workflow.steps.base import EngineKind, ImageKind, Step, StepContext
 
 
-@dataclass(frozen=True, slots=True)
-class WorkflowRun:
-    outputs: dict[str, Any]
-    passed: bool | None
-    steps_ms: dict[str, float]
+def compile_workflow(
+    specification: Mapping[str, Any] | WorkflowDefinition,
+    *,
+    models: ModelRegistry,
+    base_dir: Path,
+    label: str | None = None,
+) -> CompiledWorkflow:
+    """Validate and build a workflow; raise WorkflowDefinitionError listing every problem."""
+    compilation = _Compilation(StepContext(models=models, base_dir=base_dir))
+    definition = compilation.read(specification)
+    if definition is not None:
+        compilation.collect_inputs(definition)
+        for step_def in definition.steps:
+            compilation.build_step(definition, step_def)
+        compilation.wire_flow_control()
+        compilation.check_step_selectors(definition)
+        compilation.check_outputs(definition)
+        order = compilation.order()
+    if definition is None or compilation.problems:
+        raise WorkflowDefinitionError(compilation.problems, label)
+    return compilation.compiled(definition, order)
 
 
-@dataclass(slots=True)
-class _PlannedStep:
-    step: Step[Any]
-    raw_fields: dict[str, Any]
-    loaded: StepFields
-    """The fields validated at load time (all of them, when nothing is dynamic)."""
-    dynamic: dict[str, Any]
-    """Fields holding selectors, resolved on every run."""
-    trusted: dict[str, str] | None
-    """When every dynamic field takes an engine-made value (an image, a step's detections):
-    definition key -> field name, set on `loaded` per run without validating again."""
-    depends: frozenset[str] = frozenset()
-    """Steps whose outputs this step reads: when one is skipped, so is this one."""
+class _Compilation:
+    """What the passes share: the problems found and the steps built so far."""
 
-    def fields(self, resolved: Mapping[str, Any]) -> StepFields:
-        if self.trusted is not None:
-            update = {self.trusted[key]: value for key, value in resolved.items()}
-            return self.loaded.model_copy(update=update)
-        return self.step.fields_model.model_validate({**self.raw_fields, **resolved})
+    def __init__(self, context: StepContext) -> None:
+        self.context = context
+        self.problems: list[DefinitionProblem] = []
+        self.known_types = step_types()
+        self.image_inputs: list[str] = []
+        self.parameters: dict[str, Any] = {}
+        self.input_names: set[str] = set()
+        self.step_names: list[str] = []
+        self.built: dict[str, Step[Any]] = {}
+        self.dependencies: dict[str, set[str]] = {}
+        self.planned: dict[str, PlannedStep] = {}
+
+    def problem(self, message: str, step: str | None, where: str | None) -> None:
+        self.problems.append(DefinitionProblem(message, step, where))
+
+    def read(
+        self, specification: Mapping[str, Any] | WorkflowDefinition
+    ) -> WorkflowDefinition | None:
+        if isinstance(specification, WorkflowDefinition):
+            definition = specification
+        else:
+            try:
+                definition = WorkflowDefinition.model_validate(specification)
+            except ValidationError as exc:
+                for error in exc.errors(include_url=False):
+                    loc = error["loc"]
+                    self.problem(error["msg"], _raw_step_name(specification, loc), _loc(loc))
+                return None
+        self.step_names = [step.name for step in definition.steps]
+        return definition
+
+    def collect_inputs(self, definition: WorkflowDefinition) -> None:
+        for item in definition.inputs:
+            if item.name in self.input_names:
+                self.problem(f"duplicate input name {item.name!r}", None, "inputs")
+            self.input_names.add(item.name)
+            if isinstance(item, ImageInput):
+                self.image_inputs.append(item.name)
+            elif isinstance(item, ParameterInput):
+                self.parameters[item.name] = item.default_value
+
+    def build_step(self, definition: WorkflowDefinition, step_def: StepDefinition) -> None:
+        name = step_def.name
+        if self.step_names.count(name) > 1 and name in self.dependencies:
+            self.problem("duplicate step name", name, "name")
+            return
+        self.dependencies[name] = set()
+        step_cls = self.known_types.get(step_def.type)
+        if step_cls is None:
+            known = ", ".join(sorted({cls.type_names[0] for cls in self.known_types.values()}))
+            self.problem(f"unknown step type {step_def.type!r} (known: {known})", name, "type")
+            return
+        raw_fields = step_def.fields()
+        dynamic, selectors_ok = self._dynamic_fields(definition, name, step_cls, raw_fields)
+        try:
+            fields = step_cls.fields_model.model_validate(
+                _load_time_fields(step_cls, raw_fields, dynamic, self.parameters)
+            )
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                self.problem(error["msg"], name, _loc(error["loc"]))
+            return
+        if not selectors_ok:
+            return
+        try:
+            step = step_cls(name, fields, self.context)
+        except FieldError as exc:
+            self.problem(str(exc), name, exc.field)
+            return
+        except Exception as exc:
+            self.problem(f"{type(exc).__name__}: {exc}", name, None)
+            return
+        self.built[name] = step
+        trusted = _trusted_fields(step_cls, dynamic)
+        self.planned[name] = PlannedStep(step, raw_fields, fields, dynamic, trusted)
+
+    def _dynamic_fields(
+        self,
+        definition: WorkflowDefinition,
+        name: str,
+        step_cls: type[Step[Any]],
+        raw_fields: Mapping[str, Any],
+    ) -> tuple[dict[str, Any], bool]:
+        """The fields holding selectors (checked here), and whether every selector is valid."""
+        dynamic: dict[str, Any] = {}
+        selectors_ok = True
+        for field_name, value in raw_fields.items():
+            if field_name in step_cls.reference_fields:
+                continue
+            selectors = find_selectors(value)
+            if selectors:
+                dynamic[field_name] = value
+            wants_image = _kind_check(step_cls, field_name)
+            for text in selectors:
+                problem = _check_selector(text, name, self, wants_image, definition)
+                if problem is not None:
+                    self.problem(problem, name, field_name)
+                    selectors_ok = False
+                    continue
+                selector = Selector.parse(text)
+                if selector is not None and selector.scope == "steps":
+                    self.dependencies[name].add(selector.name)
+        return dynamic, selectors_ok
+
+    def wire_flow_control(self) -> None:
+        """A flow-control step runs before the steps it gates."""
+        for name, step in self.built.items():
+            for gated in step.gated_steps():
+                if gated not in self.dependencies:
+                    self.problem(f"no step named {gated!r}", name, "next_steps")
+                elif gated == name:
+                    self.problem("a step cannot gate itself", name, "next_steps")
+                else:
+                    self.dependencies[gated].add(name)
+
+    def check_step_selectors(self, definition: WorkflowDefinition) -> None:
+        """Step outputs named by selectors must exist (known only once steps are built)."""
+        for step_def in definition.steps:
+            built = self.built.get(step_def.name)
+            for field_name, value in step_def.fields().items():
+                if built is not None and field_name in built.reference_fields:
+                    continue
+                for text in find_selectors(value):
+                    problem = _check_output_name(text, self.built)
+                    if problem is not None:
+                        self.problem(problem, step_def.name, field_name)
+
+    def check_outputs(self, definition: WorkflowDefinition) -> None:
+        for output in definition.outputs:
+            selector = Selector.parse(output.selector)
+            where = f"outputs.{output.name}.selector"
+            if selector is None:
+                self.problem(f"not a selector: {output.selector!r}", None, where)
+            elif selector.scope == "inputs" and selector.name not in self.input_names:
+                self.problem(f"no input named {selector.name!r}", None, where)
+            elif selector.scope == "steps":
+                if selector.name not in self.step_names:
+                    self.problem(f"no step named {selector.name!r}", None, where)
+                elif selector.output is None:
+                    self.problem("name an output: $steps.<step>.<output> or .*", None, where)
+                else:
+                    problem = _check_output_name(output.selector, self.built)
+                    if problem is not None:
+                        self.problem(problem, None, where)
+
+    def order(self) -> list[str]:
+        try:
+            return list(graphlib.TopologicalSorter(self.dependencies).static_order())
+        except graphlib.CycleError as exc:
+            cycle = " -> ".join(exc.args[1])
+            self.problem(f"steps form a cycle: {cycle}", exc.args[1][0], None)
+            return []
+
+    def compiled(self, definition: WorkflowDefinition, order: list[str]) -> CompiledWorkflow:
+        plan = [self.planned[name] for name in order]
+        for planned_step in plan:
+            read = [
+                Selector.parse(t) for v in planned_step.dynamic.values() for t in find_selectors(v)
+            ]
+            planned_step.depends = frozenset(
+                sel.name for sel in read if sel is not None and sel.scope == "steps"
+            )
+        return CompiledWorkflow(definition, plan, tuple(self.image_inputs), self.parameters)
 
 
-def _find_selectors(value: Any) -> list[str]:
-    if looks_like_selector(value):
-        return [value]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _find_selectors(item)]
-    if isinstance(value, list | tuple):
-        return [s for item in value for s in _find_selectors(item)]
-    return []
-
-
-def _resolve(value: Any, lookup: Mapping[str, Any]) -> Any:
-    if isinstance(value, str) and value in lookup:
-        return lookup[value]
-    if isinstance(value, dict):
-        return {key: _resolve(item, lookup) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_resolve(item, lookup) for item in value]
-    return value
+def _raw_step_name(specification: Mapping[str, Any], loc: tuple[int | str, ...]) -> str | None:
+    """The name of the step a validation error points into, read from the raw definition."""
+    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+        raw_steps = specification.get("steps") or []
+        raw = raw_steps[loc[1]] if loc[1] < len(raw_steps) else {}
+        return raw.get("name") if isinstance(raw, dict) else None
+    return None
 
 
 def _load_time_fields(
@@ -128,313 +279,15 @@ def _kind_check(step_cls: type[Step[Any]], field_name: str) -> bool:
     return info is not None and any(isinstance(m, ImageKind) for m in info.metadata)
 
 
-def _parameter_type_error(name: str, default: Any, value: Any) -> str | None:
-    """A message when `value` cannot stand in for a parameter whose default is `default`."""
-    if default is None or value is None:
-        return None
-    if isinstance(default, bool):
-        ok, wanted = isinstance(value, bool), "a boolean"
-    elif isinstance(default, int):
-        ok, wanted = isinstance(value, int) and not isinstance(value, bool), "an integer"
-    elif isinstance(default, float):
-        ok, wanted = isinstance(value, int | float) and not isinstance(value, bool), "a number"
-    elif isinstance(default, str):
-        ok, wanted = isinstance(value, str), "a string"
-    elif isinstance(default, list):
-        ok, wanted = isinstance(value, list), "a list"
-    elif isinstance(default, dict):
-        ok, wanted = isinstance(value, dict), "an object"
-    else:
-        return None
-    return None if ok else f"expects {wanted}, got {type(value).__name__} {value!r}"
-
-
-class CompiledWorkflow:
-    """A validated, ready-to-run workflow. `run` is thread-safe; build one per stream or share."""
-
-    def __init__(
-        self,
-        definition: WorkflowDefinition,
-        plan: list[_PlannedStep],
-        image_inputs: tuple[str, ...],
-        parameters: dict[str, Any],
-    ) -> None:
-        self.definition = definition
-        self._plan = plan
-        self.image_inputs = image_inputs
-        self.parameters = parameters
-        self.output_selectors = [(output.name, output.selector) for output in definition.outputs]
-
-    def step(self, name: str) -> Step[Any]:
-        """A built step by name (its model, its tensor spec: for tools and benchmarks)."""
-        for planned in self._plan:
-            if planned.step.name == name:
-                return planned.step
-        raise KeyError(name)
-
-    def bind(self, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Defaults with `overrides` applied; unknown names and wrong types raise ParameterError."""
-        values = dict(self.parameters)
-        for name, value in (overrides or {}).items():
-            if name not in self.parameters:
-                known = ", ".join(sorted(self.parameters)) or "none"
-                raise ParameterError(name, f"unknown parameter (known: {known})")
-            problem = _parameter_type_error(name, self.parameters[name], value)
-            if problem is not None:
-                raise ParameterError(name, problem)
-            values[name] = float(value) if isinstance(self.parameters[name], float) else value
-        return values
-
-    def run(self, images: Mapping[str, Any], parameters: Mapping[str, Any]) -> WorkflowRun:
-        """Run on `images` (name -> BGR uint8 array) with bound `parameters` (see `bind`).
-
-        A step whose field reads a per-crop output runs once per crop and its outputs become
-        lists; a step a flow-control step turned off, or one reading a skipped step, is skipped
-        and its outputs are None."""
-        lookup: dict[str, Any] = {f"$inputs.{name}": value for name, value in parameters.items()}
-        for name in self.image_inputs:
-            if name not in images:
-                raise ValueError(f"missing image input {name!r}")
-            lookup[f"$inputs.{name}"] = images[name]
-        batched: set[str] = set()
-        skipped: set[str] = set()
-        steps_ms: dict[str, float] = {}
-        for planned in self._plan:
-            step = planned.step
-            prefix = f"$steps.{step.name}"
-            if step.name in skipped or planned.depends & skipped:
-                skipped.add(step.name)
-                lookup[f"{prefix}.*"] = None
-                lookup.update({f"{prefix}.{key}": None for key in step.outputs})
-                continue
-            started = time.perf_counter()
-            try:
-                produced, per_crop = self._run_step(planned, lookup, batched)
-            except Exception as exc:
-                raise StepFailed(step.name, exc) from exc
-            steps_ms[step.name] = (time.perf_counter() - started) * 1000.0
-            lookup[f"{prefix}.*"] = produced
-            for key, value in produced.items():
-                lookup[f"{prefix}.{key}"] = value
-                if per_crop or key in step.batch_outputs:
-                    batched.add(f"{prefix}.{key}")
-            if step.gated_steps() and not produced.get("continue", True):
-                skipped |= step.gated_steps()
-        outputs = {name: lookup[selector] for name, selector in self.output_selectors}
-        verdict = outputs.get("pass")
-        passed = None if verdict is None else bool(verdict)
-        return WorkflowRun(outputs=outputs, passed=passed, steps_ms=steps_ms)
-
-    @staticmethod
-    def _run_step(
-        planned: _PlannedStep, lookup: Mapping[str, Any], batched: set[str]
-    ) -> tuple[dict[str, Any], bool]:
-        """The step's outputs, and whether it ran once per crop."""
-        step = planned.step
-        if not planned.dynamic:
-            return step.run(planned.loaded), False
-        per_crop = [
-            key
-            for key, value in planned.dynamic.items()
-            if isinstance(value, str) and value in batched
-        ]
-        resolved = {key: _resolve(value, lookup) for key, value in planned.dynamic.items()}
-        if not per_crop:
-            return step.run(planned.fields(resolved)), False
-        counts = {len(resolved[key]) for key in per_crop}
-        if len(counts) > 1:
-            raise ValueError(f"per-crop fields {per_crop} have different lengths {sorted(counts)}")
-        results = []
-        for index in range(counts.pop()):
-            item = {**resolved, **{key: resolved[key][index] for key in per_crop}}
-            results.append(step.run(planned.fields(item)))
-        return {key: [result[key] for result in results] for key in step.outputs}, True
-
-
-def compile_workflow(
-    specification: Mapping[str, Any] | WorkflowDefinition,
-    *,
-    models: ModelRegistry,
-    base_dir: Path,
-    label: str | None = None,
-) -> CompiledWorkflow:
-    """Validate and build a workflow; raise WorkflowDefinitionError listing every problem."""
-    problems: list[DefinitionProblem] = []
-
-    def fail() -> WorkflowDefinitionError:
-        return WorkflowDefinitionError(problems, label)
-
-    if isinstance(specification, WorkflowDefinition):
-        definition = specification
-    else:
-        try:
-            definition = WorkflowDefinition.model_validate(specification)
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                loc = error["loc"]
-                step_name = None
-                if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
-                    raw_steps = specification.get("steps") or []
-                    raw = raw_steps[loc[1]] if loc[1] < len(raw_steps) else {}
-                    step_name = raw.get("name") if isinstance(raw, dict) else None
-                problems.append(DefinitionProblem(error["msg"], step_name, _loc(loc)))
-            raise fail() from None
-
-    image_inputs: list[str] = []
-    parameters: dict[str, Any] = {}
-    seen_inputs: set[str] = set()
-    for item in definition.inputs:
-        if item.name in seen_inputs:
-            problems.append(
-                DefinitionProblem(f"duplicate input name {item.name!r}", None, "inputs")
-            )
-        seen_inputs.add(item.name)
-        if isinstance(item, ImageInput):
-            image_inputs.append(item.name)
-        elif isinstance(item, ParameterInput):
-            parameters[item.name] = item.default_value
-
-    known_types = step_types()
-    step_names = [step.name for step in definition.steps]
-    built: dict[str, Step[Any]] = {}
-    dependencies: dict[str, set[str]] = {}
-    planned: dict[str, _PlannedStep] = {}
-    context = StepContext(models=models, base_dir=base_dir)
-
-    for step_def in definition.steps:
-        name = step_def.name
-        if step_names.count(name) > 1 and name in dependencies:
-            problems.append(DefinitionProblem("duplicate step name", name, "name"))
-            continue
-        dependencies[name] = set()
-        step_cls = known_types.get(step_def.type)
-        if step_cls is None:
-            known = ", ".join(sorted({cls.type_names[0] for cls in known_types.values()}))
-            problems.append(
-                DefinitionProblem(
-                    f"unknown step type {step_def.type!r} (known: {known})", name, "type"
-                )
-            )
-            continue
-        raw_fields = step_def.fields()
-        dynamic: dict[str, Any] = {}
-        selector_ok = True
-        for field_name, value in raw_fields.items():
-            if field_name in step_cls.reference_fields:
-                continue
-            selectors = _find_selectors(value)
-            if selectors:
-                dynamic[field_name] = value
-            wants_image = _kind_check(step_cls, field_name)
-            for text in selectors:
-                problem = _check_selector(
-                    text,
-                    name,
-                    step_names,
-                    image_inputs,
-                    parameters,
-                    wants_image,
-                    known_types,
-                    definition,
-                )
-                if problem is not None:
-                    problems.append(DefinitionProblem(problem, name, field_name))
-                    selector_ok = False
-                    continue
-                selector = Selector.parse(text)
-                if selector is not None and selector.scope == "steps":
-                    dependencies[name].add(selector.name)
-        try:
-            fields = step_cls.fields_model.model_validate(
-                _load_time_fields(step_cls, raw_fields, dynamic, parameters)
-            )
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                problems.append(DefinitionProblem(error["msg"], name, _loc(error["loc"])))
-            continue
-        if not selector_ok:
-            continue
-        try:
-            step = step_cls(name, fields, context)
-        except FieldError as exc:
-            problems.append(DefinitionProblem(str(exc), name, exc.field))
-            continue
-        except Exception as exc:
-            problems.append(DefinitionProblem(f"{type(exc).__name__}: {exc}", name, None))
-            continue
-        built[name] = step
-        planned[name] = _PlannedStep(
-            step, raw_fields, fields, dynamic, _trusted_fields(step_cls, dynamic)
-        )
-
-    # A flow-control step runs before the steps it gates.
-    for name, step in built.items():
-        for gated in step.gated_steps():
-            if gated not in dependencies:
-                problems.append(DefinitionProblem(f"no step named {gated!r}", name, "next_steps"))
-            elif gated == name:
-                problems.append(DefinitionProblem("a step cannot gate itself", name, "next_steps"))
-            else:
-                dependencies[gated].add(name)
-
-    # Step outputs named by selectors must exist (known only once steps are built).
-    for step_def in definition.steps:
-        for field_name, value in step_def.fields().items():
-            if step_def.name in built and field_name in built[step_def.name].reference_fields:
-                continue
-            for text in _find_selectors(value):
-                problem = _check_output_name(text, built)
-                if problem is not None:
-                    problems.append(DefinitionProblem(problem, step_def.name, field_name))
-
-    for output in definition.outputs:
-        selector = Selector.parse(output.selector)
-        where = f"outputs.{output.name}.selector"
-        if selector is None:
-            problems.append(DefinitionProblem(f"not a selector: {output.selector!r}", None, where))
-        elif selector.scope == "inputs" and selector.name not in seen_inputs:
-            problems.append(DefinitionProblem(f"no input named {selector.name!r}", None, where))
-        elif selector.scope == "steps":
-            if selector.name not in step_names:
-                problems.append(DefinitionProblem(f"no step named {selector.name!r}", None, where))
-            elif selector.output is None:
-                problems.append(
-                    DefinitionProblem("name an output: $steps.<step>.<output> or .*", None, where)
-                )
-            else:
-                problem = _check_output_name(output.selector, built)
-                if problem is not None:
-                    problems.append(DefinitionProblem(problem, None, where))
-
-    try:
-        order = list(graphlib.TopologicalSorter(dependencies).static_order())
-    except graphlib.CycleError as exc:
-        cycle = " -> ".join(exc.args[1])
-        problems.append(DefinitionProblem(f"steps form a cycle: {cycle}", exc.args[1][0], None))
-        order = []
-    if problems:
-        raise fail()
-    plan = [planned[name] for name in order]
-    for planned_step in plan:
-        read = [
-            Selector.parse(t) for v in planned_step.dynamic.values() for t in _find_selectors(v)
-        ]
-        planned_step.depends = frozenset(
-            sel.name for sel in read if sel is not None and sel.scope == "steps"
-        )
-    return CompiledWorkflow(definition, plan, tuple(image_inputs), parameters)
-
-
 def _check_selector(
     text: str,
     step_name: str,
-    step_names: list[str],
-    image_inputs: list[str],
-    parameters: Mapping[str, Any],
+    compilation: _Compilation,
     wants_image: bool,
-    known_types: Mapping[str, type[Step[Any]]],
     definition: WorkflowDefinition,
 ) -> str | None:
+    image_inputs, parameters = compilation.image_inputs, compilation.parameters
+    step_names, known_types = compilation.step_names, compilation.known_types
     selector = Selector.parse(text)
     if selector is None:
         return f"not a valid selector: {text!r} (use $inputs.<name> or $steps.<step>.<output>)"

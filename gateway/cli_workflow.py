@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from gateway.batch import BatchRunner, find_inputs
+from gateway.batch import BatchInput, BatchRunner, Summary, find_inputs
 from gateway.workflow import ParameterError, Workflow, WorkflowDefinitionError
 
 
@@ -103,6 +103,19 @@ def run_batch(
         raise click.ClickException(str(exc)) from None
     except (ParameterError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    summary = _run_with_progress(runner, sources, console)
+    console.print(
+        f"{summary.processed} processed, {summary.skipped} already done, "
+        f"{len(summary.failed)} failed, of {summary.total}; results in {out_dir}",
+        markup=False,
+    )
+    if summary.failed:
+        _report_failures(summary.failed, out_dir, console)
+        sys.exit(1)
+
+
+def _run_with_progress(runner: BatchRunner, sources: list[BatchInput], console: Console) -> Summary:
+    """The batch under a progress bar: count, rate, elapsed and ETA."""
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -118,17 +131,13 @@ def run_batch(
         def on_total(total: int) -> None:
             progress.update(task, total=total, description="inspecting")
 
-        summary = runner.run(sources, on_total, lambda item, ok: progress.advance(task))
-    console.print(
-        f"{summary.processed} processed, {summary.skipped} already done, "
-        f"{len(summary.failed)} failed, of {summary.total}; results in {out_dir}",
-        markup=False,
-    )
-    if summary.failed:
-        for failure in summary.failed[:5]:
-            where = failure["input"] + (
-                "" if failure["frame"] is None else f" frame {failure['frame']}"
-            )
-            console.print(Text.assemble(("failed ", "red"), f"{where}: {failure['error']}"))
-        console.print(f"all failures: {out_dir / 'failures.jsonl'}", markup=False)
-        sys.exit(1)
+        return runner.run(sources, on_total, lambda item, ok: progress.advance(task))
+
+
+def _report_failures(failed: list[dict[str, Any]], out_dir: Path, console: Console) -> None:
+    for failure in failed[:5]:
+        where = failure["input"] + (
+            "" if failure["frame"] is None else f" frame {failure['frame']}"
+        )
+        console.print(Text.assemble(("failed ", "red"), f"{where}: {failure['error']}"))
+    console.print(f"all failures: {out_dir / 'failures.jsonl'}", markup=False)

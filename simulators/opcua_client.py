@@ -23,7 +23,7 @@ from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from adapters.opcua.server import string_node_id
+from adapters.opcua.nodes import string_node_id
 from simulators.camera import PartSensor, await_part
 
 APPLICATION_URI = "urn:inspection-gateway:simulator"

@@ -137,26 +137,7 @@ def stream_router(core: Core, config: HttpConfig) -> APIRouter:
     async def roboflow_list() -> dict[str, Any]:
         return {"status": "success", "pipelines": list(dispatcher.stream_ids)}
 
-    actions: dict[str, Callable[[str], Awaitable[None] | None]] = {
-        "pause": dispatcher.pause,
-        "resume": dispatcher.resume,
-        "terminate": dispatcher.terminate,
-    }
-    for prefix, tag in (("/streams", "streams"), ("/inference_pipelines", "roboflow")):
-        for verb, action in actions.items():
-            router.add_api_route(
-                f"{prefix}/{{stream_id}}/{verb}",
-                _control(dispatcher, action),
-                methods=["POST"],
-                tags=[tag],
-            )
-        router.add_api_route(
-            f"{prefix}/{{stream_id}}/latest_frame",
-            _latest_frame(dispatcher),
-            methods=["GET"],
-            tags=[tag],
-            response_class=Response,
-        )
+    _add_control_routes(router, dispatcher)
 
     async def consume(stream_id: str) -> dict[str, Any]:
         """Results of continuous runs since the last call (oldest first), as Roboflow's
@@ -183,11 +164,43 @@ def stream_router(core: Core, config: HttpConfig) -> APIRouter:
     async def roboflow_status(pipeline_id: str) -> dict[str, Any]:
         return {"status": "success", "report": dispatcher.snapshot(pipeline_id).to_dict()}
 
-    @router.get(
+    router.add_api_route(
         "/streams/{stream_id}/results/{result_id}/outputs/{path}",
+        _output_image(output_images),
+        methods=["GET"],
         tags=["streams"],
         response_class=Response,
     )
+    return router
+
+
+def _add_control_routes(router: APIRouter, dispatcher: Dispatcher) -> None:
+    """pause / resume / terminate and the latest frame, under both prefixes."""
+    actions: dict[str, Callable[[str], Awaitable[None] | None]] = {
+        "pause": dispatcher.pause,
+        "resume": dispatcher.resume,
+        "terminate": dispatcher.terminate,
+    }
+    for prefix, tag in (("/streams", "streams"), ("/inference_pipelines", "roboflow")):
+        for verb, action in actions.items():
+            router.add_api_route(
+                f"{prefix}/{{stream_id}}/{verb}",
+                _control(dispatcher, action),
+                methods=["POST"],
+                tags=[tag],
+            )
+        router.add_api_route(
+            f"{prefix}/{{stream_id}}/latest_frame",
+            _latest_frame(dispatcher),
+            methods=["GET"],
+            tags=[tag],
+            response_class=Response,
+        )
+
+
+def _output_image(
+    output_images: RecentOutputImages,
+) -> Callable[[str, int, str], Awaitable[Response]]:
     async def output_image(stream_id: str, result_id: int, path: str) -> Response:
         """An image output of a recent result as JPEG (the link `url` transport sends)."""
         jpeg = output_images.get(stream_id, result_id, path)
@@ -196,4 +209,4 @@ def stream_router(core: Core, config: HttpConfig) -> APIRouter:
             raise ApiError(ErrorCode.BAD_REQUEST, message, 404)
         return Response(jpeg, media_type="image/jpeg")
 
-    return router
+    return output_image

@@ -12,7 +12,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -31,7 +31,8 @@ from gateway.wire import (
     result_body,
 )
 
-JOB_TTL_S = 3600.0
+JOB_TTL_S: Final = 3600.0
+REFUSED_AT_THE_DOOR: Final = frozenset({ErrorCode.UNKNOWN_STREAM, ErrorCode.BAD_REQUEST})
 TRIGGER_BODY = {
     "requestBody": {
         "required": False,
@@ -89,28 +90,30 @@ class _Submitted:
         self.refused = refused
 
 
-def trigger_router(core: Core, config: HttpConfig) -> APIRouter:
-    router = APIRouter()
-    dispatcher = core.dispatcher
-    images = ImageTransport(config.image_outputs)
-    idempotent: RecentFutures[InspectionResult] = RecentFutures(
-        config.jobs_kept, config.idempotency_ttl_s
-    )
-    jobs: RecentFutures[InspectionResult] = RecentFutures(config.jobs_kept, JOB_TTL_S)
+class _Triggers:
+    """The trigger routes' state: idempotency keys and async jobs, both bounded."""
 
-    async def submit(
-        stream_id: str, request: Request, parse: Callable[[bytes], TriggerRequest]
+    def __init__(self, core: Core, config: HttpConfig) -> None:
+        self._dispatcher = core.dispatcher
+        self._images = ImageTransport(config.image_outputs)
+        self._idempotent: RecentFutures[InspectionResult] = RecentFutures(
+            config.jobs_kept, config.idempotency_ttl_s
+        )
+        self._jobs: RecentFutures[InspectionResult] = RecentFutures(config.jobs_kept, JOB_TTL_S)
+
+    async def _submit(
+        self, stream_id: str, request: Request, parse: Callable[[bytes], TriggerRequest]
     ) -> _Submitted:
         key = request.headers.get("idempotency-key")
         cache_key = f"{stream_id}\0{key}"
-        previous = None if key is None else idempotent.get(cache_key)
+        previous = None if key is None else self._idempotent.get(cache_key)
         if previous is not None:
             return _Submitted(previous)
         try:
             body = parse(await request.body())
         except BadTrigger as exc:
             trigger = Trigger(stream_id, Origin.HTTP, exc.trigger_id or uuid.uuid4().hex)
-            return _Submitted(dispatcher.reject(trigger, exc.code, str(exc)), exc)
+            return _Submitted(self._dispatcher.reject(trigger, exc.code, str(exc)), exc)
         trigger = Trigger(
             stream=stream_id,
             origin=Origin.HTTP,
@@ -118,47 +121,34 @@ def trigger_router(core: Core, config: HttpConfig) -> APIRouter:
             parameters=body.parameters,
             part_id=body.part_id,
         )
-        future = dispatcher.submit(trigger)
+        future = self._dispatcher.submit(trigger)
         if key is not None:
-            idempotent.put(cache_key, future)
+            self._idempotent.put(cache_key, future)
         return _Submitted(future)
 
-    def parse_body(payload: bytes) -> TriggerRequest:
-        return parse_trigger(payload, where=("body",))
-
-    @router.post("/streams/{stream_id}/trigger", tags=["trigger"], openapi_extra=TRIGGER_BODY)
-    async def trigger(stream_id: str, request: Request) -> Response:
-        """Inspect now and answer with the result (sync)."""
-        submitted = await submit(stream_id, request, parse_body)
-        result = await asyncio.shield(submitted.future)
+    def _answer(self, submitted: _Submitted, result: InspectionResult) -> Response:
         detail = None if submitted.refused is None else submitted.refused.detail
-        return result_response(result, images, detail=detail)
+        return result_response(result, self._images, detail=detail)
 
-    @router.post(
-        "/streams/{stream_id}/trigger/async",
-        status_code=202,
-        tags=["trigger"],
-        openapi_extra=TRIGGER_BODY,
-    )
-    async def trigger_async(stream_id: str, request: Request) -> Response:
+    async def trigger(self, stream_id: str, request: Request) -> Response:
+        """Inspect now and answer with the result (sync)."""
+        submitted = await self._submit(stream_id, request, _parse_body)
+        return self._answer(submitted, await asyncio.shield(submitted.future))
+
+    async def trigger_async(self, stream_id: str, request: Request) -> Response:
         """Accept at once: `202 {job_id}`; fetch the result at `GET /jobs/{job_id}`. A body
         that cannot be read, or an unknown stream, is answered at once with its error."""
-        submitted = await submit(stream_id, request, parse_body)
+        submitted = await self._submit(stream_id, request, _parse_body)
         future = submitted.future
-        if future.done() and future.result().error_code in (
-            ErrorCode.UNKNOWN_STREAM,
-            ErrorCode.BAD_REQUEST,
-        ):
-            detail = None if submitted.refused is None else submitted.refused.detail
-            return result_response(future.result(), images, detail=detail)
+        if future.done() and future.result().error_code in REFUSED_AT_THE_DOOR:
+            return self._answer(submitted, future.result())
         job_id = uuid.uuid4().hex
-        jobs.put(job_id, future)
+        self._jobs.put(job_id, future)
         return JsonResponse({"job_id": job_id, "status_url": f"/jobs/{job_id}"}, status_code=202)
 
-    @router.get("/jobs/{job_id}", tags=["trigger"])
-    async def job(job_id: str, wait_s: float = 0.0) -> Response:
+    async def job(self, job_id: str, wait_s: float = 0.0) -> Response:
         """A job's state; `wait_s` (at most 30) waits for the result before answering."""
-        future = jobs.get(job_id)
+        future = self._jobs.get(job_id)
         if future is None:
             raise ApiError(ErrorCode.BAD_REQUEST, f"unknown or expired job {job_id!r}", 404)
         if not future.done() and wait_s > 0:
@@ -167,18 +157,44 @@ def trigger_router(core: Core, config: HttpConfig) -> APIRouter:
                     await asyncio.shield(future)
         if not future.done():
             return JsonResponse({"job_id": job_id, "status": "pending"})
-        body = result_body(future.result(), images)
+        body = result_body(future.result(), self._images)
         return JsonResponse({"job_id": job_id, "status": "done", "result": body})
 
-    @router.post(
+    async def roboflow_trigger(self, pipeline_id: str, request: Request) -> Response:
+        """Roboflow-compatible edge trigger; the optional body is parameter overrides."""
+        submitted = await self._submit(pipeline_id, request, parse_parameters)
+        result = await asyncio.shield(submitted.future)
+        return result_response(result, self._images, roboflow=True)
+
+
+def _parse_body(payload: bytes) -> TriggerRequest:
+    return parse_trigger(payload, where=("body",))
+
+
+def trigger_router(core: Core, config: HttpConfig) -> APIRouter:
+    routes = _Triggers(core, config)
+    router = APIRouter()
+    router.add_api_route(
+        "/streams/{stream_id}/trigger",
+        routes.trigger,
+        methods=["POST"],
+        tags=["trigger"],
+        openapi_extra=TRIGGER_BODY,
+    )
+    router.add_api_route(
+        "/streams/{stream_id}/trigger/async",
+        routes.trigger_async,
+        methods=["POST"],
+        status_code=202,
+        tags=["trigger"],
+        openapi_extra=TRIGGER_BODY,
+    )
+    router.add_api_route("/jobs/{job_id}", routes.job, methods=["GET"], tags=["trigger"])
+    router.add_api_route(
         "/inference_pipelines/{pipeline_id}/trigger",
+        routes.roboflow_trigger,
+        methods=["POST"],
         tags=["roboflow"],
         openapi_extra=PARAMETERS_BODY,
     )
-    async def roboflow_trigger(pipeline_id: str, request: Request) -> Response:
-        """Roboflow-compatible edge trigger; the optional body is parameter overrides."""
-        submitted = await submit(pipeline_id, request, parse_parameters)
-        result = await asyncio.shield(submitted.future)
-        return result_response(result, images, roboflow=True)
-
     return router

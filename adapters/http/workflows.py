@@ -122,26 +122,7 @@ def workflow_router(library: WorkflowLibrary, run_timeout_s: float = 60.0) -> AP
 
     async def run(request: Request, named: CompiledWorkflow | None) -> Response:
         try:
-            parsed = await read_request(request)
-            if isinstance(parsed, WorkflowRunRequest):
-                specification, inputs = parsed.specification, dict(parsed.inputs)
-            else:
-                files, fields = parsed
-                specification = _form_json(fields, "specification")
-                inputs = {**(_form_json(fields, "inputs") or {}), **files}
-                for key, text in fields.items():
-                    if key not in ("specification", "inputs", "api_key"):
-                        inputs[key] = _parse_scalar(text)
-            if named is not None:
-                if specification is not None:
-                    raise BadInput("specification", "a named workflow takes no specification")
-                workflow = named
-            elif not isinstance(specification, dict):
-                raise BadInput("specification", "missing: send the workflow definition")
-            else:
-                workflow = await asyncio.to_thread(library.inline, specification)
-            images, overrides = _split_inputs(workflow, inputs)
-            parameters = workflow.bind(overrides)
+            workflow, images, parameters = await _prepare(library, request, named)
         except BadInput as exc:
             raise ApiError(ErrorCode.BAD_REQUEST, str(exc), 422) from None
         except ParameterError as exc:
@@ -196,3 +177,29 @@ def _parse_scalar(text: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
+
+
+async def _prepare(
+    library: WorkflowLibrary, request: Request, named: CompiledWorkflow | None
+) -> tuple[CompiledWorkflow, dict[str, Any], dict[str, Any]]:
+    """The workflow to run, its images and its bound parameters, from a JSON or form request."""
+    parsed = await read_request(request)
+    if isinstance(parsed, WorkflowRunRequest):
+        specification, inputs = parsed.specification, dict(parsed.inputs)
+    else:
+        files, fields = parsed
+        specification = _form_json(fields, "specification")
+        inputs = {**(_form_json(fields, "inputs") or {}), **files}
+        for key, text in fields.items():
+            if key not in ("specification", "inputs", "api_key"):
+                inputs[key] = _parse_scalar(text)
+    if named is not None:
+        if specification is not None:
+            raise BadInput("specification", "a named workflow takes no specification")
+        workflow = named
+    elif not isinstance(specification, dict):
+        raise BadInput("specification", "missing: send the workflow definition")
+    else:
+        workflow = await asyncio.to_thread(library.inline, specification)
+    images, overrides = _split_inputs(workflow, inputs)
+    return workflow, images, workflow.bind(overrides)

@@ -24,7 +24,7 @@ from asyncua.common.node import Node
 from asyncua.ua.uaerrors import UaError
 from asyncua.ua.uatypes import Double
 
-from adapters.opcua.server import typed_value
+from adapters.opcua.nodes import typed_value
 from gateway.config import OpcuaClientConfig, OpcuaClientStreamConfig
 from gateway.core import Core
 from gateway.model import InspectionResult, Origin, Trigger

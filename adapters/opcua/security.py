@@ -13,16 +13,25 @@ import hmac
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
+import structlog
+from asyncua import ua
+from asyncua.common.utils import ServiceError
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.server.user_managers import UserManager
+from asyncua.ua.status_codes import StatusCodes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gateway.config import OpcuaUser
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+log = structlog.get_logger(__name__)
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
@@ -95,3 +104,34 @@ async def server_certificate(pki_dir: Path, app_uri: str) -> tuple[Path, Path]:
         {"commonName": "inspection gateway", "organizationName": "inspection gateway"},
     )
     return cert, key
+
+
+POLICY: Final = MappingProxyType(
+    {
+        "None": ua.SecurityPolicyType.NoSecurity,
+        "Basic256Sha256_Sign": ua.SecurityPolicyType.Basic256Sha256_Sign,
+        "Basic256Sha256_SignAndEncrypt": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+    }
+)
+
+
+async def _refuse_every_client(certificate: Any, application: Any) -> None:
+    raise ServiceError(StatusCodes.BadCertificateUntrusted)
+
+
+async def trusted_clients(pki_dir: Path) -> Any:
+    """A validator that accepts only client certificates in `pki_dir/trusted/`."""
+    trusted = pki_dir / "trusted"
+    if not any(trusted.iterdir()):
+        log.warning(
+            "opcua: no trusted client certificates yet; secure clients are refused until their "
+            "certificate is copied into the trusted folder",
+            trusted=str(trusted),
+        )
+        return _refuse_every_client
+    store = TrustStore([trusted], [])
+    await store.load()
+    return CertificateValidator(
+        CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT,
+        store,
+    )

@@ -16,11 +16,8 @@ trigger gets exactly one result on the Result nodes (BUSY when the stream's queu
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -28,16 +25,20 @@ import structlog
 from asyncua import ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.common.node import Node
-from asyncua.common.utils import ServiceError
-from asyncua.crypto.truststore import TrustStore
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.server.server import Server
 from asyncua.ua.attribute_ids import AttributeIds
-from asyncua.ua.status_codes import StatusCodes
-from asyncua.ua.uatypes import Int16, String
 
-from adapters.opcua.security import GatewayUserManager, server_certificate
-from gateway.config import OpcuaOutput, OpcuaServerConfig, OpcuaStreamConfig
+from adapters.opcua.nodes import (
+    CONTROL,
+    RESULT,
+    STATUS,
+    VARIANT,
+    StreamNodes,
+    string_node_id,
+    typed_value,
+)
+from adapters.opcua.security import POLICY, GatewayUserManager, server_certificate, trusted_clients
+from gateway.config import OpcuaServerConfig, OpcuaStreamConfig
 from gateway.core import Core
 from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
 from gateway.snapshot import heartbeat
@@ -46,109 +47,7 @@ from gateway.wire import ImageTransport, encode_result, recipe_parameters
 
 log = structlog.get_logger(__name__)
 
-VARIANT = {
-    "Boolean": ua.VariantType.Boolean,
-    "Int32": ua.VariantType.Int32,
-    "UInt32": ua.VariantType.UInt32,
-    "Int64": ua.VariantType.Int64,
-    "Float": ua.VariantType.Float,
-    "Double": ua.VariantType.Double,
-    "String": ua.VariantType.String,
-}
-INTEGER_RANGE = {
-    "Int32": (-(2**31), 2**31 - 1),
-    "UInt32": (0, 2**32 - 1),
-    "Int64": (-(2**63), 2**63 - 1),
-}
-POLICY = {
-    "None": ua.SecurityPolicyType.NoSecurity,
-    "Basic256Sha256_Sign": ua.SecurityPolicyType.Basic256Sha256_Sign,
-    "Basic256Sha256_SignAndEncrypt": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
-}
-CONTROL = {"Trigger": False, "TriggerCount": 0, "PartId": 0, "Recipe": 0}
-STATUS: dict[str, Any] = {
-    "State": "stopped",
-    "Ready": False,
-    "Busy": False,
-    "Error": False,
-    "ErrorCode": 0,
-    "CameraConnected": False,
-    "Heartbeat": False,
-}
-RESULT: dict[str, tuple[Any, ua.VariantType]] = {
-    "TriggerCount": (0, ua.VariantType.UInt32),
-    "ResultId": (0, ua.VariantType.UInt32),
-    "Pass": (False, ua.VariantType.Boolean),
-    "ResultCode": (0, ua.VariantType.Int32),
-    "ErrorCode": (0, ua.VariantType.Int32),
-    "ProcessingTimeMs": (0.0, ua.VariantType.Double),
-    "FrameTimestamp": (datetime.fromtimestamp(0, UTC), ua.VariantType.DateTime),
-    "Json": ("", ua.VariantType.String),
-}
 STATUS_INTERVAL_S = 0.1
-
-
-async def _refuse_every_client(certificate: Any, application: Any) -> None:
-    raise ServiceError(StatusCodes.BadCertificateUntrusted)
-
-
-async def _trusted_clients(pki_dir: Path) -> Any:
-    """A validator that accepts only client certificates in `pki_dir/trusted/`."""
-    trusted = pki_dir / "trusted"
-    if not any(trusted.iterdir()):
-        log.warning(
-            "opcua: no trusted client certificates yet; secure clients are refused until their "
-            "certificate is copied into the trusted folder",
-            trusted=str(trusted),
-        )
-        return _refuse_every_client
-    store = TrustStore([trusted], [])
-    await store.load()
-    return CertificateValidator(
-        CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT,
-        store,
-    )
-
-
-def string_node_id(text: str, namespace: int) -> ua.NodeId:
-    """ns=<namespace>;s=<text>: ids a PLC programmer can type."""
-    return ua.NodeId(String(text), Int16(namespace))
-
-
-def typed_value(value: Any, type_name: str) -> Any:
-    """A workflow output as the node's type; ValueError when it cannot be one (or is missing)."""
-    if value is None:
-        raise ValueError("missing from the result")
-    if type_name == "String":
-        return value if isinstance(value, str) else orjson.dumps(value).decode()
-    if not isinstance(value, bool | int | float):
-        raise ValueError(f"{type(value).__name__} is not a number")
-    if type_name == "Boolean":
-        return bool(value)
-    if type_name in ("Float", "Double"):
-        return float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{value} is not an integer")
-    low, high = INTEGER_RANGE[type_name]
-    return min(max(round(value), low), high)
-
-
-@dataclass
-class StreamNodes:
-    stream_id: str
-    layout: OpcuaStreamConfig
-    control: dict[str, Node] = field(default_factory=dict)
-    status: dict[str, Node] = field(default_factory=dict)
-    result: dict[str, Node] = field(default_factory=dict)
-    outputs: list[tuple[OpcuaOutput, Node]] = field(default_factory=list)
-    counter_node: Node | None = None
-    controls: dict[str, Any] = field(default_factory=lambda: dict(CONTROL))
-    shown: dict[str, Any] = field(default_factory=dict)
-    result_counter: int = 0
-    last_error: int = 0
-    counters: dict[str, int] = field(
-        default_factory=lambda: {"triggers": 0, "method_calls": 0, "results": 0}
-    )
 
 
 class OpcuaServerAdapter:
@@ -196,7 +95,7 @@ class OpcuaServerAdapter:
             await server.load_certificate(str(cert))
             await server.load_private_key(str(key))
             if not security.trust_all_clients:
-                server.set_certificate_validator(await _trusted_clients(security.pki_dir))
+                server.set_certificate_validator(await trusted_clients(security.pki_dir))
         self.namespace_index = await server.register_namespace(self._config.namespace)
         await self._build(server)
         server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)

@@ -3,7 +3,7 @@
 paho runs its own network thread; every callback hands its arguments to the gateway's event
 loop with `call_soon_threadsafe` and does nothing else, so all state lives on the loop.
 
-Topics under `<prefix>` (default `gateway/<gateway_id>`), DESIGN section 5:
+Topics under `<prefix>` (default `gateway/<gateway_id>`), README "MQTT":
 `status` (retained online, LWT offline), `streams/<id>/state` (retained),
 `streams/<id>/trigger` (in), `streams/<id>/result` (every result), `streams/<id>/error`.
 """

@@ -4,7 +4,7 @@ A trigger needs the right frame at once, so cameras are read all the time and on
 `frames_kept` frames are kept (bounded memory). Frames are decoded as they arrive: OpenCV's
 FFmpeg backend already decodes inside `grab()`, and `retrieve()` cannot run on another thread
 while the grabber blocks in `grab()`, so deferring the colour conversion would delay a `latest`
-trigger by up to one frame interval. See docs in README ("Capture").
+trigger by up to one frame interval (README, "Capture").
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from gateway.config import ReconnectConfig
 from gateway.model import ErrorCode, GatewayError
+from gateway.supervise import Backoff
 
 Image = npt.NDArray[np.uint8]
 
@@ -127,7 +128,7 @@ class CaptureBuffer:
         self._connected = False
 
     def _run(self) -> None:
-        backoff = self._reconnect.initial_s
+        backoff = Backoff(self._reconnect)
         while not self._stop.is_set():
             try:
                 self._source.open()
@@ -140,16 +141,15 @@ class CaptureBuffer:
                 self._last_error = None
                 try:
                     if self._grab_until_lost():
-                        backoff = self._reconnect.initial_s
+                        backoff.reset()
                 finally:
                     self._connected = False
                     self._source.close()
                 with self._new_frame:
                     self._new_frame.notify_all()  # waiters learn the camera is gone
-            if self._stop.wait(backoff):
+            if self._stop.wait(backoff.next_delay()):
                 break
             self._reconnects += 1
-            backoff = min(backoff * self._reconnect.factor, self._reconnect.max_s)
 
     def _grab_until_lost(self) -> bool:
         """Read frames until the camera is lost or we are stopped; True if any frame came."""

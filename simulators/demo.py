@@ -65,7 +65,7 @@ class DemoBoard:
         self._plc_results = 0
 
     def record(self, protocol: str, body: dict[str, Any]) -> None:
-        """A result as the protocol's client received it (DESIGN §3 JSON)."""
+        """A result as the protocol's client received it (the result body of gateway.wire)."""
         tally = self.tallies[protocol]
         tally.results += 1
         error = body.get("error")

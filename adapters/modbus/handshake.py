@@ -1,7 +1,7 @@
 """One stream's PLC handshake: control bits and registers in, status and the result block out.
 
 Protocol-free on purpose: the server mode feeds it the PLC's writes, the client mode feeds it
-what it polls from the PLC, and both read back the same registers. The rules (DESIGN section 6)
+what it polls from the PLC, and both read back the same registers. The rules (README, "Modbus TCP")
 are the ones integrators know from smart cameras:
 
 - Trigger acts on 0 -> 1 only. The first level seen after start or reconnect is a baseline,

@@ -1,4 +1,4 @@
-"""The workflow definition format (DESIGN section 8), shaped like a Roboflow Workflows definition.
+"""The workflow definition format, shaped like a Roboflow Workflows definition.
 
 Only the envelope is validated here (inputs, step names and types, outputs); each step's own
 fields are validated by its step class when the definition is compiled.

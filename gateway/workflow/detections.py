@@ -1,4 +1,4 @@
-"""Detections as plain data, serialised as Roboflow does (DESIGN section 8):
+"""Detections as plain data, serialised as Roboflow does:
 `{"image": {"width", "height"}, "predictions": [{"x", "y", "width", "height", "confidence",
 "class", "class_id", "detection_id"}]}` with x, y the box centre in image pixels."""
 

@@ -60,7 +60,7 @@ def decode(
 
 
 class OnnxObjectDetection(Step[DetectionFields]):
-    """Outputs `predictions` (detections, DESIGN section 8) and `count`."""
+    """Outputs `predictions` (detections, see gateway.workflow.detections) and `count`."""
 
     type_names = ("onnx_object_detection", "yolo_detection")
     fields_model = DetectionFields

@@ -23,7 +23,7 @@ demo: $(STAMP)  ## the whole gateway on simulators (Ctrl-C stops)
 run: $(STAMP)   ## the gateway alone, on the embedded default config
 	$(BIN)/gateway run
 
-test: system-packages lint typecheck pytest  ## ruff, mypy --strict, pytest
+test: system-packages lint typecheck pytest  ## ruff, import contracts, mypy --strict, pytest
 
 system-packages:
 	@missing=""; \
@@ -38,6 +38,7 @@ system-packages:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

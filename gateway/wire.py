@@ -64,16 +64,22 @@ class BadTrigger(Exception):
         self.detail = detail or []
 
 
-def parse_trigger(payload: bytes, *, where: tuple[str, ...] = ()) -> TriggerRequest:
-    """A trigger request from raw JSON bytes. `where` prefixes error locations (`body` on HTTP)."""
+def read_json_object(payload: bytes, what: str = "payload") -> dict[str, Any]:
+    """A JSON object from raw bytes (`{}` when empty); BadTrigger naming `what` otherwise."""
     if not payload.strip():
-        return TriggerRequest()
+        return {}
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise BadTrigger(f"payload is not JSON: JSON decode error: {exc}") from None
+        raise BadTrigger(f"{what} is not JSON: JSON decode error: {exc}") from None
     if not isinstance(data, dict):
-        raise BadTrigger("payload must be a JSON object or empty")
+        raise BadTrigger(f"{what} must be a JSON object or empty")
+    return data
+
+
+def parse_trigger(payload: bytes, *, where: tuple[str, ...] = ()) -> TriggerRequest:
+    """A trigger request from raw JSON bytes. `where` prefixes error locations (`body` on HTTP)."""
+    data = read_json_object(payload)
     raw_id = data.get("trigger_id")
     trigger_id = raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= MAX_TRIGGER_ID else None
     try:

@@ -109,7 +109,7 @@ async def test_mqtt_v5_image_output_is_encoded_once(
     carried = reply["outputs"]["crop"]
     assert carried["type"] == "base64" and on_topic["outputs"]["crop"] == carried
     crop = cv2.imdecode(np.frombuffer(base64.b64decode(carried["value"]), np.uint8), 1)
-    assert crop.shape == (48, 64, 3)
+    assert crop is not None and crop.shape == (48, 64, 3)
     assert encodes == [(48, 64, 3)]  # the reply and the result topic share one encoding
 
 
@@ -128,7 +128,7 @@ async def test_image_outputs_as_links_or_left_out() -> None:
         fetched = await client.get(link["url"])
         assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/jpeg"
         image = cv2.imdecode(np.frombuffer(fetched.content, np.uint8), 1)
-        assert image.shape == (48, 64, 3)
+        assert image is not None and image.shape == (48, 64, 3)
         missing = await client.get("/streams/cam/results/999999/outputs/crop")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == 7
     config = make_config(

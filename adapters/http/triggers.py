@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any, Final
@@ -28,6 +27,7 @@ from gateway.wire import (
     TriggerRequest,
     encode_result,
     parse_trigger,
+    read_json_object,
     result_body,
 )
 
@@ -69,15 +69,7 @@ def result_response(
 
 def parse_parameters(payload: bytes) -> TriggerRequest:
     """Roboflow's trigger body: the parameter overrides themselves (or nothing)."""
-    if not payload.strip():
-        return TriggerRequest()
-    try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadTrigger(f"body is not JSON: JSON decode error: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadTrigger("body: the parameters must be a JSON object")
-    return TriggerRequest(parameters=data)
+    return TriggerRequest(parameters=read_json_object(payload, "body"))
 
 
 class _Submitted:

@@ -1,0 +1,140 @@
+"""The capture buffer as a unit, on a scripted camera (hardware is the one thing mocked): frame
+policies, staleness, bounded memory, and reconnecting with backoff."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from gateway.capture import CaptureBuffer, Image, SourceError
+from gateway.config import ReconnectConfig
+from gateway.model import ErrorCode, GatewayError
+
+
+class ScriptedCamera:
+    """Fails to open `failed_opens` times, then delivers frames until `lose()`."""
+
+    def __init__(self, failed_opens: int = 0, fps: float = 200.0) -> None:
+        self.failed_opens = failed_opens
+        self.opens = 0
+        self.fps = fps
+        self.lost = threading.Event()
+        self.frozen = threading.Event()
+
+    @property
+    def description(self) -> str:
+        return "scripted camera"
+
+    @property
+    def paced_fps(self) -> float | None:
+        return self.fps
+
+    def open(self) -> None:
+        self.opens += 1
+        if self.opens <= self.failed_opens:
+            raise SourceError(f"no camera (attempt {self.opens})")
+        self.lost.clear()
+
+    def read(self) -> Image | None:
+        if self.lost.is_set():
+            return None
+        while self.frozen.is_set() and not self.lost.is_set():
+            time.sleep(0.005)
+        return np.full((8, 8, 3), self.opens, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def wait(predicate: object, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met"
+        time.sleep(0.005)
+
+
+FAST = ReconnectConfig(initial_s=0.01, max_s=0.05, factor=2.0)
+
+
+def test_latest_policy_no_frame_disconnected_and_stale() -> None:
+    camera = ScriptedCamera()
+    buffer = CaptureBuffer("cam", camera, frames_kept=3, reconnect=FAST)
+    with pytest.raises(GatewayError) as not_started:
+        buffer.frame_at(time.monotonic(), None)
+    assert not_started.value.error.code is ErrorCode.CAMERA_DISCONNECTED
+    buffer.start()
+    try:
+        wait(lambda: buffer.health().frames >= 5)
+        frame = buffer.frame_at(time.monotonic(), 500.0)
+        assert frame.image.shape == (8, 8, 3)
+        camera.frozen.set()  # the camera stops delivering but stays connected
+        time.sleep(0.05)
+        with pytest.raises(GatewayError) as stale:
+            buffer.frame_at(time.monotonic(), 10.0)
+        assert stale.value.error.code is ErrorCode.FRAME_STALE
+        assert "max_age_ms 10" in stale.value.error.message
+    finally:
+        camera.frozen.clear()
+        buffer.stop()
+
+
+def test_next_policy_waits_for_a_frame_captured_after_the_trigger() -> None:
+    camera = ScriptedCamera(fps=50.0)
+    buffer = CaptureBuffer("cam", camera, frames_kept=4, reconnect=FAST)
+    buffer.start()
+    try:
+        wait(lambda: buffer.latest() is not None)
+        trigger = time.monotonic()
+        frame = buffer.frame_after(trigger, 1.0)
+        assert frame.captured_mono > trigger
+        camera.frozen.set()
+        with pytest.raises(GatewayError) as late:
+            buffer.frame_after(time.monotonic(), 0.05)
+        assert late.value.error.code is ErrorCode.TIMEOUT
+    finally:
+        camera.frozen.clear()
+        buffer.stop()
+
+
+def test_only_frames_kept_are_kept() -> None:
+    camera = ScriptedCamera()
+    buffer = CaptureBuffer("cam", camera, frames_kept=2, reconnect=FAST)
+    buffer.start()
+    try:
+        wait(lambda: buffer.health().frames >= 20)
+    finally:
+        buffer.stop()
+    assert len(buffer._frames) == 2  # bounded, whatever the number of frames read
+
+
+def test_reconnects_with_backoff_and_reports_why() -> None:
+    camera = ScriptedCamera(failed_opens=2)
+    buffer = CaptureBuffer("cam", camera, reconnect=FAST)
+    buffer.start()
+    try:
+        wait(lambda: buffer.connected)
+        health = buffer.health()
+        assert camera.opens == 3 and health.reconnects == 2 and health.last_error is None
+        camera.lost.set()  # the cable is pulled: reads fail, the grabber reopens
+        wait(lambda: camera.opens >= 4 and buffer.connected)
+        assert buffer.health().reconnects == 3
+    finally:
+        buffer.stop()
+    assert not buffer.connected
+
+
+def test_a_failed_open_is_the_reported_error() -> None:
+    camera = ScriptedCamera(failed_opens=10_000)
+    buffer = CaptureBuffer("cam", camera, reconnect=FAST)
+    buffer.start()
+    try:
+        wait(lambda: buffer.health().last_error is not None)
+        assert "no camera" in (buffer.health().last_error or "")
+        with pytest.raises(GatewayError) as away:
+            buffer.frame_at(time.monotonic(), None)
+        assert "no camera" in away.value.error.message
+    finally:
+        buffer.stop()

@@ -7,7 +7,8 @@ import asyncio
 import html
 from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
-from typing import Annotated, Any
+from types import MappingProxyType
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
@@ -20,7 +21,7 @@ from gateway.latency import KEPT_S
 from gateway.model import ErrorCode, InspectionResult
 from gateway.wire import ImageTransport, result_body
 
-ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+ASSETS: Final = MappingProxyType({"app.js": "text/javascript", "style.css": "text/css"})
 STATUS_INTERVAL_S = 1.0
 QUEUED_EVENTS = 200
 """Results waiting for a slow dashboard; past this a tab misses results (it resyncs from

@@ -11,21 +11,29 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from types import MappingProxyType
+from typing import Final
 
-STRUCT_FORMAT = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f"}
-INTEGER_RANGE = {
-    "bool": (0, 1),
-    "int16": (-0x8000, 0x7FFF),
-    "uint16": (0, 0xFFFF),
-    "int32": (-0x8000_0000, 0x7FFF_FFFF),
-    "uint32": (0, 0xFFFF_FFFF),
-}
-BYTE_ORDER = {
-    "ABCD": (0, 1, 2, 3),
-    "CDAB": (2, 3, 0, 1),
-    "BADC": (1, 0, 3, 2),
-    "DCBA": (3, 2, 1, 0),
-}
+STRUCT_FORMAT: Final = MappingProxyType(
+    {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "float32": "f"}
+)
+INTEGER_RANGE: Final = MappingProxyType(
+    {
+        "bool": (0, 1),
+        "int16": (-0x8000, 0x7FFF),
+        "uint16": (0, 0xFFFF),
+        "int32": (-0x8000_0000, 0x7FFF_FFFF),
+        "uint32": (0, 0xFFFF_FFFF),
+    }
+)
+BYTE_ORDER: Final = MappingProxyType(
+    {
+        "ABCD": (0, 1, 2, 3),
+        "CDAB": (2, 3, 0, 1),
+        "BADC": (1, 0, 3, 2),
+        "DCBA": (3, 2, 1, 0),
+    }
+)
 
 
 class EncodeError(ValueError):

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import structlog
 from pymodbus.constants import ExcCodes
@@ -33,8 +34,8 @@ from gateway.core import Core
 
 log = structlog.get_logger(__name__)
 
-READ_BITS = {1: "coils", 5: "coils", 15: "coils", 2: "discrete"}
-HOLDING = {3, 6, 16, 22, 23}
+READ_BITS: Final = MappingProxyType({1: "coils", 5: "coils", 15: "coils", 2: "discrete"})
+HOLDING: Final = frozenset({3, 6, 16, 22, 23})
 
 
 class AddressSpace:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import structlog
 from asyncua import ua
@@ -34,18 +35,20 @@ from gateway.wire import ImageTransport, encode_result, recipe_parameters
 log = structlog.get_logger(__name__)
 
 CHECK_INTERVAL_S = 1.0
-VARIANT_KIND = {
-    ua.VariantType.Boolean: "Boolean",
-    ua.VariantType.Int16: "Int32",
-    ua.VariantType.Int32: "Int32",
-    ua.VariantType.UInt16: "UInt32",
-    ua.VariantType.UInt32: "UInt32",
-    ua.VariantType.Int64: "Int64",
-    ua.VariantType.UInt64: "Int64",
-    ua.VariantType.Float: "Float",
-    ua.VariantType.Double: "Double",
-    ua.VariantType.String: "String",
-}
+VARIANT_KIND: Final = MappingProxyType(
+    {
+        ua.VariantType.Boolean: "Boolean",
+        ua.VariantType.Int16: "Int32",
+        ua.VariantType.Int32: "Int32",
+        ua.VariantType.UInt16: "UInt32",
+        ua.VariantType.UInt32: "UInt32",
+        ua.VariantType.Int64: "Int64",
+        ua.VariantType.UInt64: "Int64",
+        ua.VariantType.Float: "Float",
+        ua.VariantType.Double: "Double",
+        ua.VariantType.String: "String",
+    }
+)
 
 
 class _Watch:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Final, Literal
 
 import cv2
 import numpy as np
@@ -12,12 +13,14 @@ import numpy.typing as npt
 ColorOrder = Literal["RGB", "BGR"]
 ResizeMode = Literal["stretch", "crop"]
 Interpolation = Literal["linear", "area", "nearest", "cubic"]
-INTERPOLATION = {
-    "linear": cv2.INTER_LINEAR,
-    "area": cv2.INTER_AREA,
-    "nearest": cv2.INTER_NEAREST,
-    "cubic": cv2.INTER_CUBIC,
-}
+INTERPOLATION: Final = MappingProxyType(
+    {
+        "linear": cv2.INTER_LINEAR,
+        "area": cv2.INTER_AREA,
+        "nearest": cv2.INTER_NEAREST,
+        "cubic": cv2.INTER_CUBIC,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ JPEG over HTTP and written as JPEG by the batch runner."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import cv2
 import numpy as np
@@ -14,7 +14,7 @@ from gateway.workflow.steps.base import ImageField, Step, StepFields, image_fiel
 
 PASS_COLOUR = (80, 175, 76)
 FAIL_COLOUR = (54, 67, 244)
-PALETTE = [(255, 144, 30), (0, 215, 255), (180, 105, 255), (255, 255, 0), (0, 165, 255)]
+PALETTE: Final = ((255, 144, 30), (0, 215, 255), (180, 105, 255), (255, 255, 0), (0, 165, 255))
 
 
 class VisualizeFields(StepFields):

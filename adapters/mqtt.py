@@ -29,8 +29,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config import MqttConfig
 from gateway.core import Core
+from gateway.expiring import ExpiringMap
 from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
-from gateway.recent_futures import RecentFutures
 from gateway.supervise import cancel_and_wait
 from gateway.wire import BadTrigger, ImageTransport, TriggerRequest, encode_result, parse_trigger
 
@@ -51,9 +51,7 @@ class MqttAdapter:
         self.prefix = config.topic_prefix or f"gateway/{gateway_id}"
         self._client_id = config.client_id or f"{gateway_id}-gateway"
         self._stream_ids = frozenset(self._dispatcher.stream_ids)
-        self._recent: RecentFutures[InspectionResult] = RecentFutures(
-            100_000, config.duplicate_window_s
-        )
+        self._seen: ExpiringMap[bool] = ExpiringMap(100_000, config.duplicate_window_s)
         self._offline: deque[tuple[str, bytes]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
@@ -208,7 +206,7 @@ class MqttAdapter:
     ) -> None:
         trigger_id = request.trigger_id or uuid.uuid4().hex
         key = f"{stream_id}\0{trigger_id}"
-        if request.trigger_id is not None and self._recent.get(key) is not None:
+        if request.trigger_id is not None and self._seen.get(key):
             self.counters["duplicates_ignored"] += 1  # QoS 1 redelivery: answered once already
             return
         expiry = getattr(properties, "MessageExpiryInterval", None)
@@ -225,7 +223,7 @@ class MqttAdapter:
         self.counters["triggers"] += 1
         future = self._dispatcher.submit(trigger)
         if request.trigger_id is not None:
-            self._recent.put(key, future)
+            self._seen.put(key, True)  # only that it came: a redelivery is not answered again
         if future.done() and future.result().error_code is ErrorCode.UNKNOWN_STREAM:
             self.counters["rejected"] += 1
             self._refused(future.result(), reply_to)

@@ -11,6 +11,7 @@ not a trigger at all, e.g. a wrong route) is `{"success": false, "message", "err
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from enum import StrEnum
@@ -24,6 +25,8 @@ from gateway.model import ErrorCode, InspectionError, InspectionResult, iso_utc
 from gateway.serialise import encode_jpeg, image_summary, to_json
 
 MAX_TRIGGER_ID: Final = 128
+MAX_DEPTH: Final = 32
+"""Deepest nesting a trigger body may have (parameters are flat in practice)."""
 
 
 class ImageTransport(StrEnum):
@@ -65,16 +68,55 @@ class BadTrigger(Exception):
 
 
 def read_json_object(payload: bytes, what: str = "payload") -> dict[str, Any]:
-    """A JSON object from raw bytes (`{}` when empty); BadTrigger naming `what` otherwise."""
+    """A JSON object from raw bytes (`{}` when empty); BadTrigger naming `what` otherwise.
+
+    Refused as well: NaN and Infinity (not JSON), nesting deeper than `MAX_DEPTH`, and strings
+    holding lone surrogates (`"\\ud800"`), which no UTF-8 reply, topic or database could carry.
+    """
     if not payload.strip():
         return {}
     try:
-        data = json.loads(payload)
+        data = json.loads(payload, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadTrigger(f"{what} is nested deeper than {MAX_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadTrigger(f"{what} is not JSON: JSON decode error: {exc}") from None
     if not isinstance(data, dict):
         raise BadTrigger(f"{what} must be a JSON object or empty")
+    problem = _unwritable(data, what, 0)
+    if problem is not None:
+        raise BadTrigger(problem)
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unwritable(value: Any, where: str, depth: int) -> str | None:
+    """Why `value` cannot be answered back (too deep, lone surrogate), else None."""
+    if depth > MAX_DEPTH:
+        return f"{where} is nested deeper than {MAX_DEPTH} levels"
+    if isinstance(value, str):
+        return None if _encodable(value) else f"{where}: invalid Unicode (a lone surrogate)"
+    items: Any = value.items() if isinstance(value, dict) else None
+    if isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items or ():
+        if isinstance(key, str) and not _encodable(key):
+            return f"{where}: invalid Unicode (a lone surrogate) in a key"
+        problem = _unwritable(item, f"{where}.{key}", depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_trigger(payload: bytes, *, where: tuple[str, ...] = ()) -> TriggerRequest:
@@ -174,3 +216,12 @@ def recipe_parameters(
     if parameter and recipe:
         merged.setdefault(parameter, recipe)
     return merged
+
+
+def remembered(result: InspectionResult, images: ImageTransport) -> InspectionResult:
+    """What answering a repeat needs: the encoded body (made now), without the frame, the
+    output arrays or their JPEGs, so a cache of recent results holds bytes, not images."""
+    encode_result(result, images)
+    return dataclasses.replace(
+        result, outputs={}, output_jpegs={}, image=None, encoded=dict(result.encoded)
+    )

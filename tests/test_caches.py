@@ -1,13 +1,13 @@
-"""The bounded, expiring memories: recent futures (idempotency, jobs, MQTT duplicates) and the
+"""The bounded, expiring memories: expiring maps (idempotency, jobs, MQTT duplicates) and the
 latency window, on an injected clock."""
 
 from __future__ import annotations
 
 import asyncio
 
+from gateway.expiring import ExpiringMap
 from gateway.latency import LatencyWindow, percentile
 from gateway.model import ErrorCode, InspectionError, InspectionResult, Origin, Timings
-from gateway.recent_futures import RecentFutures
 
 
 class Clock:
@@ -20,7 +20,7 @@ class Clock:
 
 async def test_recent_futures_expire_by_age_and_drop_the_oldest_past_the_cap() -> None:
     clock = Clock()
-    recent: RecentFutures[int] = RecentFutures(max_items=3, ttl_s=10.0, clock=clock)
+    recent: ExpiringMap[asyncio.Future[int]] = ExpiringMap(max_items=3, ttl_s=10.0, clock=clock)
     loop = asyncio.get_running_loop()
     futures = {key: loop.create_future() for key in "abcd"}
     for key in "abc":
@@ -37,7 +37,7 @@ async def test_recent_futures_expire_by_age_and_drop_the_oldest_past_the_cap() -
 
 async def test_a_key_put_again_is_refreshed() -> None:
     clock = Clock()
-    recent: RecentFutures[int] = RecentFutures(max_items=2, ttl_s=10.0, clock=clock)
+    recent: ExpiringMap[asyncio.Future[int]] = ExpiringMap(max_items=2, ttl_s=10.0, clock=clock)
     loop = asyncio.get_running_loop()
     first, second, third = loop.create_future(), loop.create_future(), loop.create_future()
     recent.put("a", first)

@@ -19,7 +19,7 @@ from gateway.core import Core
 from gateway.dispatcher import Dispatcher
 from gateway.latency import KEPT_S
 from gateway.model import ErrorCode, InspectionResult
-from gateway.wire import ImageTransport, result_body
+from gateway.wire import ImageTransport, encode_result
 
 ASSETS: Final = MappingProxyType({"app.js": "text/javascript", "style.css": "text/css"})
 STATUS_INTERVAL_S = 1.0
@@ -52,11 +52,11 @@ def dashboard_router(core: Core, closing: asyncio.Event) -> APIRouter:
     async def events() -> AsyncIterator[ServerSentEvent]:
         """`result` for every result (image outputs left out) and `streams` (the stream list
         with camera health and counters) each second."""
-        queue: asyncio.Queue[InspectionResult] = asyncio.Queue(QUEUED_EVENTS)
+        queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUED_EVENTS)
 
         def enqueue(result: InspectionResult) -> None:
-            if not queue.full():
-                queue.put_nowait(result)
+            if not queue.full():  # the small body, images named only: never frames
+                queue.put_nowait(encode_result(result, ImageTransport.OMIT))
 
         unsubscribe: Callable[[], None] = bus.subscribe(enqueue)
         try:
@@ -66,14 +66,12 @@ def dashboard_router(core: Core, closing: asyncio.Event) -> APIRouter:
                 timeout = max(next_status - asyncio.get_running_loop().time(), 0.0)
                 try:
                     async with asyncio.timeout(timeout):
-                        result = await queue.get()
+                        body = await queue.get()
                 except TimeoutError:
                     yield ServerSentEvent(event="streams", data=_statuses(core.dispatcher))
                     next_status = asyncio.get_running_loop().time() + STATUS_INTERVAL_S
                 else:
-                    yield ServerSentEvent(
-                        event="result", data=result_body(result, ImageTransport.OMIT)
-                    )
+                    yield ServerSentEvent(event="result", raw_data=body.decode())
         finally:
             unsubscribe()
 

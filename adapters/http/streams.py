@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import cv2
+import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
@@ -19,7 +20,7 @@ from gateway.config import HttpConfig, StreamMode
 from gateway.core import Core
 from gateway.dispatcher import Dispatcher
 from gateway.model import ErrorCode, InspectionResult, Origin
-from gateway.wire import ImageTransport, error_body, result_body
+from gateway.wire import ImageTransport, encode_result, error_body, remembered
 
 
 class ModeRequest(BaseModel):
@@ -39,7 +40,7 @@ class ConsumeBuffer:
     def add(self, result: InspectionResult) -> None:
         if result.origin is Origin.CONTINUOUS:
             queue = self._results.setdefault(result.stream, deque(maxlen=self._kept))
-            queue.append(result.without_frame())
+            queue.append(remembered(result, ImageTransport.INLINE))  # bytes, not images
 
     def take(self, stream_id: str) -> list[InspectionResult]:
         queue = self._results.get(stream_id)
@@ -68,7 +69,7 @@ class RecentOutputImages:
 
 
 def _consume_body(stream_id: str, results: list[InspectionResult]) -> dict[str, Any]:
-    bodies = [result_body(result, ImageTransport.INLINE) for result in results]
+    bodies = [orjson.loads(encode_result(result, ImageTransport.INLINE)) for result in results]
     return {
         "status": "success",
         "outputs": [body["outputs"] for body in bodies],

@@ -13,14 +13,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from adapters.http.errors import STATUS_FOR_CODE, ApiError, JsonResponse
 from gateway.config import HttpConfig
 from gateway.core import Core
+from gateway.expiring import ExpiringMap
 from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
-from gateway.recent_futures import RecentFutures
 from gateway.wire import (
     BadTrigger,
     ImageTransport,
@@ -28,6 +29,7 @@ from gateway.wire import (
     encode_result,
     parse_trigger,
     read_json_object,
+    remembered,
     result_body,
 )
 
@@ -88,10 +90,12 @@ class _Triggers:
     def __init__(self, core: Core, config: HttpConfig) -> None:
         self._dispatcher = core.dispatcher
         self._images = ImageTransport(config.image_outputs)
-        self._idempotent: RecentFutures[InspectionResult] = RecentFutures(
+        self._idempotent: ExpiringMap[asyncio.Future[InspectionResult]] = ExpiringMap(
             config.jobs_kept, config.idempotency_ttl_s
         )
-        self._jobs: RecentFutures[InspectionResult] = RecentFutures(config.jobs_kept, JOB_TTL_S)
+        self._jobs: ExpiringMap[asyncio.Future[InspectionResult]] = ExpiringMap(
+            config.jobs_kept, JOB_TTL_S
+        )
 
     async def _submit(
         self, stream_id: str, request: Request, parse: Callable[[bytes], TriggerRequest]
@@ -115,8 +119,25 @@ class _Triggers:
         )
         future = self._dispatcher.submit(trigger)
         if key is not None:
-            self._idempotent.put(cache_key, future)
+            self._remember(self._idempotent, cache_key, future)
         return _Submitted(future)
+
+    def _remember(
+        self,
+        cache: ExpiringMap[asyncio.Future[InspectionResult]],
+        key: str,
+        future: asyncio.Future[InspectionResult],
+    ) -> None:
+        """Keep the future while it runs, then only the serialised answer (never images)."""
+        cache.put(key, future)
+
+        def slim(done: asyncio.Future[InspectionResult]) -> None:
+            if cache.get(key) is done and not done.cancelled():
+                kept: asyncio.Future[InspectionResult] = asyncio.get_running_loop().create_future()
+                kept.set_result(remembered(done.result(), self._images))
+                cache.put(key, kept)
+
+        future.add_done_callback(slim)
 
     def _answer(self, submitted: _Submitted, result: InspectionResult) -> Response:
         detail = None if submitted.refused is None else submitted.refused.detail
@@ -135,7 +156,7 @@ class _Triggers:
         if future.done() and future.result().error_code in REFUSED_AT_THE_DOOR:
             return self._answer(submitted, future.result())
         job_id = uuid.uuid4().hex
-        self._jobs.put(job_id, future)
+        self._remember(self._jobs, job_id, future)
         return JsonResponse({"job_id": job_id, "status_url": f"/jobs/{job_id}"}, status_code=202)
 
     async def job(self, job_id: str, wait_s: float = 0.0) -> Response:
@@ -149,8 +170,9 @@ class _Triggers:
                     await asyncio.shield(future)
         if not future.done():
             return JsonResponse({"job_id": job_id, "status": "pending"})
-        body = result_body(future.result(), self._images)
-        return JsonResponse({"job_id": job_id, "status": "done", "result": body})
+        head = orjson.dumps({"job_id": job_id, "status": "done"})[:-1]
+        body = head + b', "result": ' + encode_result(future.result(), self._images) + b"}"
+        return Response(body, media_type="application/json")
 
     async def roboflow_trigger(self, pipeline_id: str, request: Request) -> Response:
         """Roboflow-compatible edge trigger; the optional body is parameter overrides."""

@@ -6,8 +6,9 @@ rest were validated once at load time.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,25 +65,55 @@ def _resolve(value: Any, lookup: Mapping[str, Any]) -> Any:
     return value
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def parameter_type_error(name: str, default: Any, value: Any) -> str | None:
-    """A message when `value` cannot stand in for a parameter whose default is `default`."""
-    if default is None or value is None:
+    """A message when `value` cannot stand in for a parameter whose default is `default`:
+    the wrong type, null where the default is not, or a number no float or int64 can hold."""
+    wanted = _wanted(default)
+    if wanted is None:
+        return None
+    kind, ok = wanted
+    if value is None:
+        return f"expects {kind}, got null"
+    if not ok(value):
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}..."
+        return f"expects {kind}, got {type(value).__name__} {shown}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(default, float) and not _fits_float(value):
+            return f"expects {kind}, got an integer of {len(str(abs(value)))} digits"
+        if isinstance(default, int) and not INT64_MIN <= value <= INT64_MAX:
+            return f"expects {kind} within 64 bits, got one of {len(str(abs(value)))} digits"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"expects {kind}, got {value}"
+    return None
+
+
+def _fits_float(value: int) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _wanted(default: Any) -> tuple[str, Callable[[Any], bool]] | None:
+    """What a parameter with this default accepts: its name, and a check."""
+    if default is None:
         return None
     if isinstance(default, bool):
-        ok, wanted = isinstance(value, bool), "a boolean"
-    elif isinstance(default, int):
-        ok, wanted = isinstance(value, int) and not isinstance(value, bool), "an integer"
-    elif isinstance(default, float):
-        ok, wanted = isinstance(value, int | float) and not isinstance(value, bool), "a number"
-    elif isinstance(default, str):
-        ok, wanted = isinstance(value, str), "a string"
-    elif isinstance(default, list):
-        ok, wanted = isinstance(value, list), "a list"
-    elif isinstance(default, dict):
-        ok, wanted = isinstance(value, dict), "an object"
-    else:
-        return None
-    return None if ok else f"expects {wanted}, got {type(value).__name__} {value!r}"
+        return "a boolean", lambda v: isinstance(v, bool)
+    if isinstance(default, int):
+        return "an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)
+    if isinstance(default, float):
+        return "a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+    if isinstance(default, str):
+        return "a string", lambda v: isinstance(v, str)
+    if isinstance(default, list):
+        return "a list", lambda v: isinstance(v, list)
+    if isinstance(default, dict):
+        return "an object", lambda v: isinstance(v, dict)
+    return None
 
 
 class CompiledWorkflow:

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from gateway.config import ReconnectConfig
 from gateway.model import ErrorCode, GatewayError
+from gateway.redact import redact
 from gateway.supervise import Backoff
 
 Image = npt.NDArray[np.uint8]
@@ -114,6 +115,9 @@ class CaptureBuffer:
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
+        with self._new_frame:  # frames from before a stop are never used after it
+            self._frames.clear()
+            self._arrivals.clear()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"grab-{self.name}", daemon=True)
         self._thread.start()
@@ -133,9 +137,9 @@ class CaptureBuffer:
             try:
                 self._source.open()
             except SourceError as exc:
-                self._last_error = str(exc)
+                self._last_error = redact(str(exc))
             except Exception as exc:  # a backend failure must not kill the grabber
-                self._last_error = f"{type(exc).__name__}: {exc}"
+                self._last_error = redact(f"{type(exc).__name__}: {exc}")
             else:
                 self._connected = True
                 self._last_error = None
@@ -166,7 +170,7 @@ class CaptureBuffer:
             try:
                 image = self._source.read()
             except Exception as exc:
-                self._last_error = f"{type(exc).__name__}: {exc}"
+                self._last_error = redact(f"{type(exc).__name__}: {exc}")
                 return got_any
             if image is None:
                 self._last_error = f"lost {self._source.description}"

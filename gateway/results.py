@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import queue
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import orjson
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_stream_time ON results (stream, received_at);
 CREATE INDEX IF NOT EXISTS results_time ON results (received_at);
 """
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = (
     "id", "stream", "result_id", "trigger_id", "source", "received_at", "pass",
     "error_code", "error_message", "part_id", "frame_id", "total_ms", "outputs",
@@ -169,14 +171,7 @@ class ResultStore:
         return result.image if is_image(result.image) else None
 
     def _insert(self, db: sqlite3.Connection, result: InspectionResult) -> None:
-        image_name = None
-        image = self._image_of(result) if self._wants_image(result) else None
-        if image is not None:
-            day = time.strftime("%Y-%m-%d", time.gmtime(result.received_at))
-            image_name = f"{day}/{result.stream}-{result.result_id}-{result.trigger_id[:16]}.jpg"
-            target = self.images_dir / image_name
-            target.parent.mkdir(exist_ok=True)
-            target.write_bytes(encode_jpeg(image, self.config.jpeg_quality))
+        image_name = self._store_image(result)
         record = result_body(result, ImageTransport.OMIT)  # the JPEG is on disk, not inlined
         db.execute(
             "INSERT INTO results (stream, result_id, trigger_id, source, received_at, passed, "
@@ -198,6 +193,23 @@ class ResultStore:
                 image_name,
             ),
         )
+
+    def _store_image(self, result: InspectionResult) -> str | None:
+        """The JPEG's path under images/, or None; a failure loses the image, never the row."""
+        image = self._image_of(result) if self._wants_image(result) else None
+        if image is None:
+            return None
+        day = time.strftime("%Y-%m-%d", time.gmtime(result.received_at))
+        stream, trigger = _file_part(result.stream), _file_part(result.trigger_id)
+        name = f"{day}/{stream}-{result.result_id}-{trigger}.jpg"
+        try:
+            target = self.images_dir / name
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(encode_jpeg(image, self.config.jpeg_quality))
+        except (OSError, ValueError):
+            log.exception("cannot store the image of a result", stream=result.stream)
+            return None
+        return name
 
     # --- retention -----------------------------------------------------------------------------
 
@@ -267,11 +279,12 @@ class ResultStore:
             for row in db.execute(f"SELECT * FROM results{where} ORDER BY id", values):
                 entry = self._row(row)
                 writer.writerow(
-                    [entry["id"], entry["stream"], entry["result_id"], entry["trigger_id"],
-                     entry["source"], entry["received_at"], _cell(entry["pass"]),
-                     entry["error_code"], entry["error_message"] or "", _cell(entry["part_id"]),
+                    [entry["id"], _cell(entry["stream"]), entry["result_id"],
+                     _cell(entry["trigger_id"]), entry["source"], entry["received_at"],
+                     _cell(entry["pass"]), entry["error_code"], _cell(entry["error_message"]),
+                     _cell(entry["part_id"]),
                      _cell(entry["frame_id"]), _cell(entry["total_ms"]),
-                     orjson.dumps(entry["outputs"]).decode()]
+                     _cell(orjson.dumps(entry["outputs"]).decode())]
                 )  # fmt: skip
                 if buffer.tell() > 64 * 1024:
                     yield buffer.getvalue()
@@ -302,7 +315,18 @@ class ResultStore:
 
 
 def _cell(value: Any) -> Any:
-    return "" if value is None else value
+    """A CSV cell; text a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is
+    prefixed with an apostrophe (OWASP's advice against CSV injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _file_part(text: str) -> str:
+    """Up to 16 safe characters of an id for a file name (no path separators, no NUL)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text[:16]) or "_"
 
 
 def continue_counters(store: ResultStore, stream_ids: Sequence[str]) -> dict[str, int]:

@@ -16,6 +16,9 @@ from gateway.wire import error_body
 OPEN_PATHS: Final = frozenset({"/healthz", "/readyz", "/"})
 """No API key needed: health probes and the dashboard's page (it holds no data; it asks for
 the key and sends it with every request it makes)."""
+OPEN_PREFIXES: Final = ("/dashboard/",)
+"""The page's own scripts and styles: a `<script>` or `<link>` cannot send a header, and they
+hold no data."""
 TOKEN_IN_QUERY_PATHS: Final = frozenset({"/events"})
 """Browsers cannot set headers on an EventSource: the key may come as `?access_token=`."""
 
@@ -24,11 +27,12 @@ def api_key_check(api_key: bytes | None) -> Callable[[Request], Awaitable[None]]
     """A dependency refusing (401) a request without `Authorization: Bearer <api_key>`."""
 
     async def authorise(request: Request) -> None:
-        if api_key is None or request.url.path in OPEN_PATHS:
+        path = request.url.path
+        if api_key is None or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if request.url.path in TOKEN_IN_QUERY_PATHS and "access_token" in request.query_params:
+        if path in TOKEN_IN_QUERY_PATHS and "access_token" in request.query_params:
             scheme, token = "bearer", request.query_params["access_token"]
         if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), api_key):
             raise ApiError(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Query
+from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from adapters.http.errors import ApiError
@@ -15,6 +16,10 @@ from gateway.model import ErrorCode
 from gateway.results import ResultQuery, ResultStore
 
 Outcome = Literal["pass", "fail", "error"]
+MAX_ROW: Final = 2**63 - 1
+"""SQLite's largest integer: row ids and offsets past it are refused (422), not a 500."""
+EntryId = Annotated[int, FastApiPath(ge=1, le=MAX_ROW, description="the stored result's id")]
+FAR_S: Final = 1e12
 
 
 def _query(
@@ -31,11 +36,21 @@ def _query(
         passed={"pass": True, "fail": False}.get(outcome or ""),
         errors_only=outcome == "error",
         source=source,
-        since=None if since is None else since.timestamp(),
-        until=None if until is None else until.timestamp(),
+        since=_epoch(since),
+        until=_epoch(until),
         limit=limit,
         offset=offset,
     )
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    """Seconds since 1970; a date outside what the platform converts is clamped (year 1, 9999)."""
+    if moment is None:
+        return None
+    try:
+        return moment.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return -FAR_S if moment.year < 1970 else FAR_S
 
 
 def results_router(store: ResultStore) -> APIRouter:
@@ -49,7 +64,7 @@ def results_router(store: ResultStore) -> APIRouter:
         since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
         until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ROW)] = 0,
     ) -> dict[str, Any]:
         """Stored results, newest first."""
         query = _query(stream, outcome, source, since, until, limit, offset)
@@ -73,14 +88,14 @@ def results_router(store: ResultStore) -> APIRouter:
         )
 
     @router.get("/results/{entry_id}")
-    async def one_result(entry_id: int) -> dict[str, Any]:
+    async def one_result(entry_id: EntryId) -> dict[str, Any]:
         entry = await asyncio.to_thread(store.get, entry_id)
         if entry is None:
             raise ApiError(ErrorCode.BAD_REQUEST, f"no stored result {entry_id}", 404)
         return entry
 
     @router.get("/results/{entry_id}/image")
-    async def result_image(entry_id: int) -> Response:
+    async def result_image(entry_id: EntryId) -> Response:
         path = await asyncio.to_thread(store.image_path, entry_id)
         if path is None:
             raise ApiError(ErrorCode.BAD_REQUEST, f"no stored image for result {entry_id}", 404)

@@ -59,6 +59,9 @@ RESULT: Final[MappingProxyType[str, tuple[Any, ua.VariantType]]] = MappingProxyT
     }
 )
 
+SCALAR_RANK: Final = ua.DataValue(ua.Variant(-1, ua.VariantType.Int32))
+"""ValueRank -1: a scalar (control nodes say so; clients see it when they browse)."""
+
 
 def string_node_id(text: str, namespace: int) -> ua.NodeId:
     """ns=<namespace>;s=<text>: ids a PLC programmer can type."""

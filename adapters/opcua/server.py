@@ -17,20 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import structlog
 from asyncua import ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.common.node import Node
 from asyncua.server.server import Server
 from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.status_codes import StatusCodes
+from asyncua.ua.uatypes import UInt32
 
 from adapters.opcua.nodes import (
     CONTROL,
     RESULT,
+    SCALAR_RANK,
     STATUS,
     VARIANT,
     StreamNodes,
@@ -40,10 +43,16 @@ from adapters.opcua.nodes import (
 from adapters.opcua.security import POLICY, GatewayUserManager, server_certificate, trusted_clients
 from gateway.config import OpcuaServerConfig, OpcuaStreamConfig
 from gateway.core import Core
-from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
+from gateway.model import InspectionResult, Origin, Trigger
 from gateway.snapshot import heartbeat
 from gateway.supervise import cancel_and_wait
-from gateway.wire import ImageTransport, encode_result, recipe_parameters
+from gateway.wire import (
+    BadTrigger,
+    ImageTransport,
+    encode_result,
+    read_json_object,
+    recipe_parameters,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -98,6 +107,7 @@ class OpcuaServerAdapter:
                 server.set_certificate_validator(await trusted_clients(security.pki_dir))
         self.namespace_index = await server.register_namespace(self._config.namespace)
         await self._build(server)
+        guard_scalar_writes(server, self._writable.keys())
         server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
         await server.start()
         self.server = server
@@ -153,6 +163,7 @@ class OpcuaServerAdapter:
             for name, value in CONTROL.items():
                 variant = ua.VariantType.Boolean if name == "Trigger" else ua.VariantType.UInt32
                 node = await variable(control, "Control", name, value, variant)
+                await node.write_attribute(AttributeIds.ValueRank, SCALAR_RANK)
                 await node.set_writable()
                 nodes.control[name] = node
                 self._writable[node.nodeid] = (nodes, name)
@@ -234,20 +245,19 @@ class OpcuaServerAdapter:
         return future
 
     def _method(self, nodes: StreamNodes) -> Any:
-        async def trigger(_parent: ua.NodeId, parameters: ua.Variant) -> list[ua.Variant]:
+        async def trigger(_parent: ua.NodeId, *arguments: Any) -> Any:
             """Trigger(Parameters JSON) -> ResultCode, Pass, Result JSON; errors are results."""
             nodes.counters["method_calls"] += 1
-            text = parameters.Value if isinstance(parameters, ua.Variant) else parameters
+            refused = _argument_problem(arguments)
+            if refused is not None:
+                return refused
+            text = arguments[0].Value
             try:
-                parsed = orjson.loads(text) if text else {}
-                if not isinstance(parsed, dict):
-                    raise ValueError("Parameters must be a JSON object")
-            except ValueError as exc:
+                parsed = read_json_object(text.encode("utf-8", "surrogatepass"), "Parameters")
+            except BadTrigger as exc:
                 trigger = Trigger(nodes.stream_id, Origin.OPCUA)
-                refused = self._dispatcher.reject(
-                    trigger, ErrorCode.BAD_REQUEST, f"Parameters: {exc}"
-                )
-                return _method_answer(refused.result())
+                future = self._dispatcher.reject(trigger, exc.code, str(exc))
+                return _method_answer(future.result())
             return _method_answer(await self._submit(nodes, count=None, parameters=parsed))
 
         return trigger
@@ -337,6 +347,73 @@ def _json(result: InspectionResult) -> str:
     """The result as JSON for a string node: image outputs are named, not carried (a PLC or
     HMI reads this string; images are on HTTP, MQTT and in the history)."""
     return encode_result(result, ImageTransport.OMIT).decode()
+
+
+def _status(code: int) -> ua.StatusCode:
+    return ua.StatusCode(UInt32(code))
+
+
+def _argument_problem(arguments: tuple[Any, ...]) -> ua.StatusCode | ua.CallMethodResult | None:
+    """The status OPC UA prescribes for a call with the wrong arguments, else None: one
+    String (JSON text, empty for none); not null, not a ByteString, not an array."""
+    if not arguments:
+        return _status(StatusCodes.BadArgumentsMissing)
+    if len(arguments) > 1:
+        return _status(StatusCodes.BadTooManyArguments)
+    argument = arguments[0]
+    if (
+        isinstance(argument, ua.Variant)
+        and argument.VariantType == ua.VariantType.String
+        and isinstance(argument.Value, str)
+        and not argument.is_array
+    ):
+        return None
+    return ua.CallMethodResult(
+        StatusCode=_status(StatusCodes.BadInvalidArgument),
+        InputArgumentResults=[_status(StatusCodes.BadTypeMismatch)],
+    )
+
+
+def guard_scalar_writes(server: Server, scalar_nodes: Collection[ua.NodeId]) -> None:
+    """Refuse (BadTypeMismatch) writes of arrays, nulls or bad-status values to scalar nodes.
+
+    asyncua checks a write's type but not its rank: `UInt32[] [7, 8]` on TriggerCount would be
+    accepted and leave the node unusable. Checked before asyncua writes; PostWrite then sees the
+    refusal's status and ignores it."""
+    service = server.iserver.attribute_service
+    original = service.write
+    guarded = frozenset(scalar_nodes)
+
+    async def write(params: ua.WriteParameters, *args: Any, **kwargs: Any) -> list[ua.StatusCode]:
+        refused = {
+            index: _status(StatusCodes.BadTypeMismatch)
+            for index, item in enumerate(params.NodesToWrite)
+            if item.NodeId in guarded
+            and item.AttributeId == AttributeIds.Value
+            and not _scalar(item.Value)
+        }
+        if not refused:
+            return await original(params, *args, **kwargs)
+        kept = [item for i, item in enumerate(params.NodesToWrite) if i not in refused]
+        done = (
+            await original(ua.WriteParameters(NodesToWrite=kept), *args, **kwargs) if kept else []
+        )
+        answers = iter(done)
+        return [refused.get(i) or next(answers) for i in range(len(params.NodesToWrite))]
+
+    service.write = write  # type: ignore[method-assign]
+
+
+def _scalar(value: ua.DataValue | None) -> bool:
+    if value is None or (value.StatusCode is not None and value.StatusCode.is_bad()):
+        return False
+    variant = value.Value
+    return (
+        variant is not None
+        and variant.Value is not None
+        and not variant.is_array
+        and not isinstance(variant.Value, list | tuple)
+    )
 
 
 def _method_answer(result: InspectionResult) -> list[ua.Variant]:

@@ -235,6 +235,22 @@ function historyQuery() {
   return query;
 }
 
+async function downloadCsv(event) {
+  // With an API key the link cannot carry it: fetch with the header, then save the file.
+  if (!apiKey()) return;
+  event.preventDefault();
+  const response = await api(event.currentTarget.getAttribute("href"));
+  if (!response.ok) return;
+  const url = URL.createObjectURL(await response.blob());
+  const save = document.createElement("a");
+  save.href = url;
+  save.download = "results.csv";
+  document.body.appendChild(save);
+  save.click();
+  save.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
 async function loadHistory() {
   const query = historyQuery();
   $("#csv").href = `/results.csv?${query}`;
@@ -286,6 +302,7 @@ function setUpHistory() {
     loadHistory();
   });
   $("#history-filters").addEventListener("change", () => { $("#csv").href = `/results.csv?${historyQuery()}`; });
+  $("#csv").addEventListener("click", downloadCsv);
   $("#newer").addEventListener("click", () => { historyOffset = Math.max(historyOffset - HISTORY_PAGE, 0); loadHistory(); });
   $("#older").addEventListener("click", () => { historyOffset += HISTORY_PAGE; loadHistory(); });
 }

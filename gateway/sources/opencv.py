@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 
 from gateway.capture import Image, SourceError
+from gateway.redact import redact
 
 
 class OpenCVSource:
@@ -28,7 +29,8 @@ class OpenCVSource:
 
     @property
     def description(self) -> str:
-        return f"file {self._target}" if self._is_file else f"camera {self._target}"
+        shown = redact(str(self._target))
+        return f"file {shown}" if self._is_file else f"camera {shown}"
 
     @property
     def paced_fps(self) -> float | None:

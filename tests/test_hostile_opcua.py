@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 from asyncua import ua
+from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaStatusCodeError
 
@@ -18,9 +19,7 @@ async def test_arrays_and_nulls_on_scalar_control_nodes_are_refused_and_serving_
     async with running_gateway(opcua_config()) as (gateway, _, _published):
         await first_frame(gateway)
         async with OpcuaTriggerClient(endpoint(gateway), "cam") as client:
-            rank = await client.node("Control.TriggerCount").read_attribute(
-                ua.AttributeIds.ValueRank
-            )
+            rank = await client.node("Control.TriggerCount").read_attribute(AttributeIds.ValueRank)
             assert rank.Value is not None and rank.Value.Value == -1  # browsed as scalar
             writes = [
                 ("Control.TriggerCount", ua.Variant([7, 8], ua.VariantType.UInt32)),

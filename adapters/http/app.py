@@ -18,7 +18,7 @@ from adapters.http.health import health_router
 from adapters.http.middleware import BodySizeLimit, api_key_check
 from adapters.http.results import results_router
 from adapters.http.streams import stream_router
-from adapters.http.triggers import trigger_router
+from adapters.http.triggers import TriggerRoutes, trigger_router
 from adapters.http.workflows import workflow_router
 from gateway.config import HttpConfig
 from gateway.core import Core
@@ -36,7 +36,8 @@ def create_app(config: HttpConfig, core: Core, closing: asyncio.Event) -> FastAP
     )
     app.add_middleware(BodySizeLimit, limit=config.max_body_bytes)
     install_error_handlers(app)
-    app.include_router(trigger_router(core, config))
+    app.state.triggers = TriggerRoutes(core, config)  # its caches, for inspection
+    app.include_router(trigger_router(app.state.triggers))
     app.include_router(stream_router(core, config))
     app.include_router(health_router(core))
     app.include_router(workflow_router(core.workflows))

@@ -84,7 +84,7 @@ class _Submitted:
         self.refused = refused
 
 
-class _Triggers:
+class TriggerRoutes:
     """The trigger routes' state: idempotency keys and async jobs, both bounded."""
 
     def __init__(self, core: Core, config: HttpConfig) -> None:
@@ -185,8 +185,7 @@ def _parse_body(payload: bytes) -> TriggerRequest:
     return parse_trigger(payload, where=("body",))
 
 
-def trigger_router(core: Core, config: HttpConfig) -> APIRouter:
-    routes = _Triggers(core, config)
+def trigger_router(routes: TriggerRoutes) -> APIRouter:
     router = APIRouter()
     router.add_api_route(
         "/streams/{stream_id}/trigger",

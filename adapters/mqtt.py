@@ -26,6 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.config import MqttConfig
 from gateway.core import Core
@@ -161,7 +162,10 @@ class MqttAdapter:
         assert self._client is not None
         self._connected = True
         self.counters["connects"] += 1
-        self._client.subscribe(f"{self.prefix}/streams/+/trigger", qos=self._config.trigger_qos)
+        # Retain As Published: a live publish keeps its retain flag, so the one rule holds for
+        # replayed and live retained messages alike (and for clearing one with an empty payload).
+        options = SubscribeOptions(qos=self._config.trigger_qos, retainAsPublished=True)
+        self._client.subscribe(f"{self.prefix}/streams/+/trigger", options=options)
         self._client.publish(f"{self.prefix}/status", b"online", qos=1, retain=True)
         self._last_state.clear()
         self._publish_states()
@@ -182,7 +186,8 @@ class MqttAdapter:
         if len(parts) != 3 or parts[0] != "streams" or parts[2] != "trigger":
             return
         if message.retain:
-            # A retained trigger is an old one replayed on subscribe: a restart must not re-inspect.
+            # Retained messages never trigger: one replayed on subscribe is an old trigger (a
+            # restart must not re-inspect), a live one would fire again for every new subscriber.
             self.counters["retained_ignored"] += 1
             return
         stream_id = parts[1]

@@ -207,3 +207,50 @@ def test_camera_password_never_leaves_the_gateway(tmp_path: Path) -> None:
     stored = (tmp_path / "data" / "results.db").read_bytes()
     for text in [*answers, out, err, stored.decode("latin-1")]:
         assert secret not in text
+
+
+async def test_live_retained_publishes_and_clearing_them_never_trigger(
+    mosquitto: Mosquitto,
+) -> None:
+    async with gateway_on(mosquitto) as (gateway, published):
+        assert gateway.mqtt is not None
+        mqtt = gateway.mqtt
+        with client(mosquitto) as sim:
+            await asyncio.to_thread(
+                sim.publish, "cam", {"trigger_id": "live-retained"}, retain=True
+            )
+            await asyncio.to_thread(sim.publish, "cam", b"", retain=True)  # clears it
+            await wait_until(lambda: mqtt.counters["retained_ignored"] >= 2)
+            fresh = await asyncio.to_thread(sim.trigger, "cam", {"trigger_id": "fresh"})
+        assert fresh["success"] is True
+        assert [r.trigger_id for r in published] == ["fresh"]
+
+
+async def test_slow_requests_are_cut_off_and_the_gateway_keeps_serving() -> None:
+    config = make_config(http={"read_timeout_s": 0.5})
+    async with running_gateway(config) as (gateway, http, _):
+        await first_frame(gateway)
+        assert gateway.http is not None and gateway.http.port is not None
+        port = gateway.http.port
+        partial_headers = b"POST /streams/cam/trigger HTTP/1.1\r\nHost: x\r\n"
+        short_body = partial_headers + b'Content-Length: 100\r\n\r\n{"trigger'
+        silent = b""
+        for sent in (partial_headers, short_body, silent):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(sent)
+            await writer.drain()
+            started = time.monotonic()
+            async with asyncio.timeout(10):
+                rest = await reader.read()  # until the server closes the connection
+            held_s = time.monotonic() - started
+            writer.close()
+            assert rest == b"" and held_s < 5.0, (sent, rest, held_s)
+        await assert_serving(http)
+        # a request that arrived in time may be answered slowly: the event stream lives on
+        events = 0
+        async with http.stream("GET", "/events") as stream:
+            async for line in stream.aiter_lines():
+                events += line == "event: streams"
+                if events == 3:  # about two seconds, four read timeouts
+                    break
+        assert events == 3

@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from adapters.http.app import create_app
+from adapters.http.read_timeout import timed_request_protocol
 from gateway.config import HttpConfig
 from gateway.core import Core
 
@@ -44,7 +45,9 @@ class HttpAdapter:
             self.app,
             host=self._config.host,
             port=self._config.port,
-            http="httptools",
+            http=timed_request_protocol(self._config.read_timeout_s),
+            limit_concurrency=self._config.max_connections,
+            timeout_keep_alive=5,
             lifespan="off",
             log_config=None,
             access_log=False,

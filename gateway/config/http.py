@@ -15,6 +15,12 @@ class HttpConfig(StrictModel):
     port: int = Field(8000, ge=0, le=65535, description="0 picks a free port")
     api_key: SecretStr | None = Field(None, description="when set, Bearer auth on every route")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    read_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="a request's headers and body must arrive within this"
+    )
+    max_connections: int = Field(
+        200, ge=1, description="connections and requests at once; past this: 503"
+    )
     jobs_kept: int = Field(1000, ge=1, description="async trigger jobs remembered")
     consume_kept: int = Field(
         100, ge=1, description="continuous results kept per stream until consumed (oldest drop)"

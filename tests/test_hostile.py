@@ -254,3 +254,22 @@ async def test_slow_requests_are_cut_off_and_the_gateway_keeps_serving() -> None
                 if events == 3:  # about two seconds, four read timeouts
                     break
         assert events == 3
+
+
+async def test_bodies_fastapi_cannot_parse_get_the_shared_422() -> None:
+    async with running_gateway(make_config()) as (gateway, http, _):
+        await first_frame(gateway)
+        deep = b'{"mode": ' + b"[" * 3000 + b"]" * 3000 + b"}"
+        for path, body in (
+            ("/streams/cam/mode", b'{"mode": "trig\xff\xfe"}'),
+            ("/streams/cam/mode", deep),
+            ("/workflows/run", b'{"specification": "\xff"}'),
+            ("/workflows/run", b'{"inputs": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001),
+            ("/streams/cam/trigger", b'{"trigger_id": "\xc3\x28"}'),
+        ):
+            answer = await http.post(
+                path, content=body, headers={"content-type": "application/json"}
+            )
+            assert answer.status_code == 422, (path, answer.status_code, answer.text[:200])
+            assert answer.json()["error"]["code"] == 7, answer.text[:200]
+        await assert_serving(http)

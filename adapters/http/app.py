@@ -13,7 +13,7 @@ import asyncio
 from fastapi import Depends, FastAPI
 
 from adapters.http.dashboard import dashboard_router
-from adapters.http.errors import JsonResponse, install_error_handlers
+from adapters.http.errors import COMMON_ERRORS, JsonResponse, install_error_handlers
 from adapters.http.health import health_router
 from adapters.http.middleware import BodySizeLimit, api_key_check
 from adapters.http.results import results_router
@@ -33,6 +33,7 @@ def create_app(config: HttpConfig, core: Core, closing: asyncio.Event) -> FastAP
         description="Triggered visual inspection over HTTP, MQTT, Modbus and OPC UA.",
         default_response_class=JsonResponse,
         dependencies=[Depends(api_key_check(api_key))],
+        responses=COMMON_ERRORS,
     )
     app.add_middleware(BodySizeLimit, limit=config.max_body_bytes)
     install_error_handlers(app)

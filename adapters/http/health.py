@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from adapters.http.errors import JsonResponse
+from adapters.http.errors import JsonResponse, Readiness, answers, media
 from gateway.core import Core
 
 
@@ -19,7 +19,7 @@ def health_router(core: Core) -> APIRouter:
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "gateway_id": core.gateway_id}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses=answers(Readiness, 200, 503))
     async def readyz() -> Response:
         """Ready when every running stream's camera is connected and has delivered a frame."""
         problems = [
@@ -30,7 +30,11 @@ def health_router(core: Core) -> APIRouter:
         body = {"ready": not problems, "problems": problems}
         return JsonResponse(body, status_code=200 if not problems else 503)
 
-    @router.get("/metrics", response_class=Response)
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses=media(200, "text/plain", "Prometheus text exposition"),
+    )
     async def metrics() -> Response:
         """Prometheus metrics (text exposition format)."""
         body = await asyncio.to_thread(core.metrics.exposition)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from adapters.http.errors import ApiError
+from adapters.http.errors import ApiError, ErrorBody, answers, media
 from gateway.model import ErrorCode
 from gateway.results import ResultQuery, ResultStore
 
@@ -54,7 +54,7 @@ def _epoch(moment: datetime | None) -> float | None:
 
 
 def results_router(store: ResultStore) -> APIRouter:
-    router = APIRouter(tags=["results"])
+    router = APIRouter(tags=["results"], responses=answers(ErrorBody, 404))
 
     @router.get("/results")
     async def list_results(
@@ -71,7 +71,11 @@ def results_router(store: ResultStore) -> APIRouter:
         results, total = await asyncio.to_thread(store.query, query)
         return {"results": results, "total": total, "limit": limit, "offset": offset}
 
-    @router.get("/results.csv")
+    @router.get(
+        "/results.csv",
+        response_class=Response,
+        responses=media(200, "text/csv", "the matching results as CSV"),
+    )
     async def export_csv(
         stream: str | None = None,
         outcome: Outcome | None = None,
@@ -94,7 +98,11 @@ def results_router(store: ResultStore) -> APIRouter:
             raise ApiError(ErrorCode.BAD_REQUEST, f"no stored result {entry_id}", 404)
         return entry
 
-    @router.get("/results/{entry_id}/image")
+    @router.get(
+        "/results/{entry_id}/image",
+        response_class=Response,
+        responses=media(200, "image/jpeg", "the stored image as JPEG"),
+    )
     async def result_image(entry_id: EntryId) -> Response:
         path = await asyncio.to_thread(store.image_path, entry_id)
         if path is None:

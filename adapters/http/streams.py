@@ -15,12 +15,14 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from adapters.http.errors import ApiError, JsonResponse
+from adapters.http.errors import ApiError, ErrorBody, JsonResponse, answers, media
 from gateway.config import HttpConfig, StreamMode
 from gateway.core import Core
 from gateway.dispatcher import Dispatcher
 from gateway.model import ErrorCode, InspectionResult, Origin
 from gateway.wire import ImageTransport, encode_result, error_body, remembered
+
+JPEG = media(200, "image/jpeg", "the image as JPEG")
 
 
 class ModeRequest(BaseModel):
@@ -123,7 +125,7 @@ def _latest_frame(dispatcher: Dispatcher) -> Callable[[str, int], Awaitable[Resp
 
 
 def stream_router(core: Core, config: HttpConfig) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=answers(ErrorBody, 404))
     dispatcher = core.dispatcher
     continuous = ConsumeBuffer(config.consume_kept)
     core.bus.subscribe(continuous.add)
@@ -171,6 +173,7 @@ def stream_router(core: Core, config: HttpConfig) -> APIRouter:
         methods=["GET"],
         tags=["streams"],
         response_class=Response,
+        responses=JPEG,
     )
     return router
 
@@ -196,6 +199,7 @@ def _add_control_routes(router: APIRouter, dispatcher: Dispatcher) -> None:
             methods=["GET"],
             tags=[tag],
             response_class=Response,
+            responses={**JPEG, **answers(ErrorBody, 503)},
         )
 
 

@@ -17,7 +17,17 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from adapters.http.errors import STATUS_FOR_CODE, ApiError, JsonResponse
+from adapters.http.errors import (
+    STATUS_FOR_CODE,
+    TRIGGER_ANSWERS,
+    ApiError,
+    ErrorBody,
+    JobAccepted,
+    JobState,
+    JsonResponse,
+    ResultBody,
+    answers,
+)
 from gateway.config import HttpConfig
 from gateway.core import Core
 from gateway.expiring import ExpiringMap
@@ -193,6 +203,7 @@ def trigger_router(routes: TriggerRoutes) -> APIRouter:
         methods=["POST"],
         tags=["trigger"],
         openapi_extra=TRIGGER_BODY,
+        responses=TRIGGER_ANSWERS,
     )
     router.add_api_route(
         "/streams/{stream_id}/trigger/async",
@@ -201,13 +212,21 @@ def trigger_router(routes: TriggerRoutes) -> APIRouter:
         status_code=202,
         tags=["trigger"],
         openapi_extra=TRIGGER_BODY,
+        responses={**answers(JobAccepted, 202), **answers(ResultBody, 404, 409, 422, 429, 503)},
     )
-    router.add_api_route("/jobs/{job_id}", routes.job, methods=["GET"], tags=["trigger"])
+    router.add_api_route(
+        "/jobs/{job_id}",
+        routes.job,
+        methods=["GET"],
+        tags=["trigger"],
+        responses={**answers(JobState, 200), **answers(ErrorBody, 404)},
+    )
     router.add_api_route(
         "/inference_pipelines/{pipeline_id}/trigger",
         routes.roboflow_trigger,
         methods=["POST"],
         tags=["roboflow"],
         openapi_extra=PARAMETERS_BODY,
+        responses=answers(ResultBody, 200, 404),
     )
     return router

@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from adapters.http.errors import ApiError, JsonResponse
+from adapters.http.errors import ApiError, ErrorBody, JsonResponse, WorkflowAnswer, answers
 from gateway.model import ErrorCode
 from gateway.serialise import to_json
 from gateway.wire import error_body
@@ -117,8 +117,14 @@ def _split_inputs(
     return images, parameters
 
 
+RUN_ANSWER = answers(WorkflowAnswer, 200)
+
+
 def workflow_router(library: WorkflowLibrary, run_timeout_s: float = 60.0) -> APIRouter:
-    router = APIRouter(tags=["workflows"])
+    router = APIRouter(
+        tags=["workflows"],
+        responses=answers(ErrorBody, 404, 500, 504),
+    )
 
     async def run(request: Request, named: CompiledWorkflow | None) -> Response:
         try:
@@ -149,7 +155,7 @@ def workflow_router(library: WorkflowLibrary, run_timeout_s: float = 60.0) -> AP
         except UnknownWorkflow as exc:
             raise ApiError(ErrorCode.BAD_REQUEST, str(exc), 404) from None
 
-    @router.post("/workflows/run")
+    @router.post("/workflows/run", responses=RUN_ANSWER)
     async def run_inline(request: Request) -> Response:
         """Run the definition sent in `specification` on the images in `inputs`."""
         return await run(request, None)
@@ -158,12 +164,12 @@ def workflow_router(library: WorkflowLibrary, run_timeout_s: float = 60.0) -> AP
     async def list_workflows() -> dict[str, Any]:
         return {"workflows": library.describe()}
 
-    @router.post("/workflows/{name}/run")
+    @router.post("/workflows/{name}/run", responses=RUN_ANSWER)
     async def run_named(name: str, request: Request) -> Response:
         """Run the current version of a workflow from the config."""
         return await run(request, named_or_404(name))
 
-    @router.post("/workflows/{name}/versions/{version}/run")
+    @router.post("/workflows/{name}/versions/{version}/run", responses=RUN_ANSWER)
     async def run_version(name: str, version: str, request: Request) -> Response:
         """Run one version of a workflow from the config."""
         return await run(request, named_or_404(name, version))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,41 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.stop()
+
+
+@contextmanager
+def gateway_in_thread(
+    config: GatewayConfig,
+) -> Iterator[tuple[Gateway, str, list[InspectionResult]]]:
+    """The whole gateway on its own event loop in a thread, for synchronous fuzzers: the
+    gateway, its HTTP base URL and the list of every result the bus published."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    stop: list[asyncio.Event] = []
+    found: list[tuple[Gateway, str, list[InspectionResult]]] = []
+
+    async def serve() -> None:
+        stop.append(asyncio.Event())
+        gateway = Gateway(config, config_dir=ROOT)
+        published: list[InspectionResult] = []
+        gateway.bus.subscribe(published.append)
+        async with gateway:
+            assert gateway.http is not None
+            await first_frame(gateway, next(iter(gateway.streams)))
+            found.append((gateway, f"http://127.0.0.1:{gateway.http.port}", published))
+            ready.set()
+            await stop[0].wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30), "gateway did not start"
+        yield found[0]
+    finally:
+        if stop:
+            loop.call_soon_threadsafe(stop[0].set)
+        thread.join(30)
+        loop.close()
 
 
 def run_cli(*args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:

@@ -4,8 +4,6 @@ generated requests per route."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -18,8 +16,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from gateway.app import Gateway
-from tests.conftest import ROOT, make_config
+from tests.conftest import gateway_in_thread, make_config
 
 EXAMPLES_PER_ROUTE = 25
 CHECKS = [
@@ -32,33 +29,10 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The whole gateway on its own loop in a thread, for the synchronous fuzzer."""
     data = tmp_path_factory.mktemp("openapi-data")
     config = make_config(history={"data_dir": str(data)}, http={"read_timeout_s": 5})
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    stop: asyncio.Event | None = None
-    url: list[str] = []
-
-    async def serve() -> None:
-        nonlocal stop
-        stop = asyncio.Event()
-        async with Gateway(config, config_dir=ROOT) as gateway:
-            assert gateway.http is not None
-            url.append(f"http://127.0.0.1:{gateway.http.port}")
-            ready.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(30), "gateway did not start"
-    try:
-        yield url[0]
-    finally:
-        assert stop is not None
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(30)
-        loop.close()
+    with gateway_in_thread(config) as (_, url, _published):
+        yield url
 
 
 def test_every_route_answers_within_its_schema_and_never_500(gateway_url: str) -> None:

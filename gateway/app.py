@@ -8,6 +8,7 @@ protocol adapters, each as `Adapter(section_config, core)`. Nothing else wires p
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from types import TracebackType
 
@@ -25,7 +26,7 @@ from gateway.core import Core
 from gateway.dispatcher import Dispatcher
 from gateway.latency import LatencyWindow
 from gateway.metrics import GatewayMetrics
-from gateway.results import ResultStore, continue_counters
+from gateway.results import ResultStore
 from gateway.sources import SourceFactory, build_source
 from gateway.stream import Stream
 from gateway.workflow import ModelRegistry, ParameterError
@@ -137,9 +138,8 @@ class Gateway:
     async def start(self) -> None:
         if self.history is not None:
             await asyncio.to_thread(self.history.open)
-            first_ids = continue_counters(self.history, list(self.streams))
             for stream_id, stream in self.streams.items():
-                stream.continue_result_ids(first_ids[stream_id])
+                stream.number_results_with(functools.partial(self.history.ids.next_id, stream_id))
         for stream in self.streams.values():
             await stream.start()
         started: list[Adapter] = []

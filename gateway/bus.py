@@ -3,13 +3,16 @@ dashboard, metrics, latency window), rejected triggers included."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import structlog
 
 from gateway.model import InspectionResult
 
-ResultSink = Callable[[InspectionResult], None]
+ResultSink = Callable[[InspectionResult], "asyncio.Future[None] | None"]
+"""A sink may return a future: the trigger's answer waits for it (the history: answered means
+stored)."""
 
 log = structlog.get_logger(__name__)
 
@@ -31,9 +34,15 @@ class ResultBus:
         """How many sinks listen (a closed dashboard tab must leave none behind)."""
         return len(self._sinks)
 
-    def publish(self, result: InspectionResult) -> None:
+    def publish(self, result: InspectionResult) -> list[asyncio.Future[None]]:
+        """Hand the result to every sink; the futures the answer should wait for."""
+        waits: list[asyncio.Future[None]] = []
         for sink in tuple(self._sinks):
             try:
-                sink(result)
+                wait = sink(result)
             except Exception:
                 log.exception("result sink failed", sink=getattr(sink, "__qualname__", repr(sink)))
+                continue
+            if wait is not None:
+                waits.append(wait)
+        return waits

@@ -7,6 +7,8 @@ at most the result being written), and result ids continue after a restart."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import queue
@@ -14,7 +16,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +27,7 @@ import structlog
 
 from gateway.config import HistoryConfig
 from gateway.model import InspectionResult, iso_utc
+from gateway.result_ids import DurableIds
 from gateway.serialise import encode_jpeg, is_image
 from gateway.wire import ImageTransport, result_body
 
@@ -50,6 +53,8 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_stream_time ON results (stream, received_at);
 CREATE INDEX IF NOT EXISTS results_time ON results (received_at);
 """
+BATCH: Final = 200
+"""Results committed together at most: one commit for a burst, not one per result."""
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = (
     "id", "stream", "result_id", "trigger_id", "source", "received_at", "pass",
@@ -95,10 +100,12 @@ class ResultStore:
         self.directory = config.directory()
         self.images_dir = self.directory / "images"
         self.path = self.directory / "results.db"
-        self._queue: queue.Queue[InspectionResult | None] = queue.Queue(maxsize=10_000)
+        self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=10_000)
         self._writer: threading.Thread | None = None
         self.dropped = 0
         self.written = 0
+        self.ids = DurableIds(self.path)
+        """Result ids per stream, reserved in this database (never reused after a crash)."""
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -106,6 +113,7 @@ class ResultStore:
         self.images_dir.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(SCHEMA)
+        self.ids.open(self.last_result_ids())
         self.apply_retention()
         self._writer = threading.Thread(target=self._write_loop, name="history", daemon=True)
         self._writer.start()
@@ -116,6 +124,7 @@ class ResultStore:
             self._queue.put(None)
             self._writer.join(timeout=30)
             self._writer = None
+        self.ids.close()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
@@ -126,12 +135,23 @@ class ResultStore:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def add(self, result: InspectionResult) -> None:
-        """A result-bus sink: never blocks the loop; a full queue drops (and counts) results."""
+    def add(self, result: InspectionResult) -> asyncio.Future[None] | None:
+        """A result-bus sink: never blocks the loop; a full queue drops (and counts) results.
+
+        Returns a future done once the result is committed: whoever answers the trigger waits
+        for it, so an answered result is a stored one even if the gateway is killed next."""
         try:
-            self._queue.put_nowait(result if self._wants_image(result) else result.without_frame())
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # used from plain code (tools, tests): nobody waits
+            loop = None
+        committed = None if loop is None else loop.create_future()
+        kept = result if self._wants_image(result) else result.without_frame()
+        try:
+            self._queue.put_nowait(_Pending(kept, committed, loop))
         except queue.Full:
             self.dropped += 1
+            return None
+        return committed
 
     def last_result_ids(self) -> dict[str, int]:
         """The highest result_id per stream, so counters continue after a restart."""
@@ -144,19 +164,52 @@ class ResultStore:
         last_retention = time.monotonic()
         try:
             while True:
-                result = self._queue.get()
-                if result is None:
+                batch = self._next_batch()
+                if batch is None:
                     return
-                try:
-                    self._insert(db, result)
-                    self.written += 1
-                except Exception:  # a disk problem must not stop the history for good
-                    log.exception("cannot store result", stream=result.stream)
+                self._write_batch(db, batch)
                 if time.monotonic() - last_retention > 60.0:
                     self.apply_retention(db)
                     last_retention = time.monotonic()
         finally:
             db.close()
+
+    def _next_batch(self) -> list[_Pending] | None:
+        """What is queued, up to BATCH results, waiting for the first; None once closed."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # close after this batch
+                break
+            batch.append(item)
+        return batch
+
+    def _write_batch(self, db: sqlite3.Connection, batch: list[_Pending]) -> None:
+        """One transaction for the batch (group commit), then every waiter is told."""
+        try:
+            db.execute("BEGIN")
+            for pending in batch:
+                try:
+                    self._insert(db, pending.result)
+                    self.written += 1
+                except Exception:  # one bad row must not lose the others
+                    log.exception("cannot store result", stream=pending.result.stream)
+            db.execute("COMMIT")
+        except sqlite3.Error:  # a disk problem must not stop the history for good
+            log.exception("cannot commit results", count=len(batch))
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        for pending in batch:
+            if pending.loop is not None and pending.committed is not None:
+                with contextlib.suppress(RuntimeError):  # the loop may be closing
+                    pending.loop.call_soon_threadsafe(_release, pending.committed)
 
     def _wants_image(self, result: InspectionResult) -> bool:
         mode = self.config.save_images
@@ -329,7 +382,13 @@ def _file_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", text[:16]) or "_"
 
 
-def continue_counters(store: ResultStore, stream_ids: Sequence[str]) -> dict[str, int]:
-    """The first result_id each stream should use."""
-    last = store.last_result_ids()
-    return {stream_id: last.get(stream_id, 0) + 1 for stream_id in stream_ids}
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    result: InspectionResult
+    committed: asyncio.Future[None] | None
+    loop: asyncio.AbstractEventLoop | None
+
+
+def _release(committed: asyncio.Future[None]) -> None:
+    if not committed.done():
+        committed.set_result(None)

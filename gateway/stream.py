@@ -34,7 +34,11 @@ from gateway.snapshot import StreamSnapshot, StreamState
 from gateway.supervise import cancel_and_wait
 from gateway.workflow import CompiledWorkflow, ParameterError, StepFailed
 
-ResultCallback = Callable[[InspectionResult], None]
+ResultCallback = Callable[[InspectionResult], "list[asyncio.Future[None]]"]
+"""The result bus: publishes, and returns what the answer should wait for (the history)."""
+STORE_WAIT_S = 2.0
+"""Longest an answer waits for the history to commit its result (a stuck disk must not stop
+the line: past this the answer goes out and the wait is counted)."""
 
 
 @dataclass(slots=True)
@@ -45,6 +49,8 @@ class _Job:
     frame: Frame | None = None
     """Pinned at acceptance for policy `latest`: the frame of the moment the trigger came."""
     timeout: asyncio.TimerHandle | None = field(default=None)
+    finished: bool = False
+    """Its result has left the stream (the answer may still wait for the history)."""
 
 
 class Stream:
@@ -71,7 +77,7 @@ class Stream:
         self._parameters = dict(config.parameters)
         workflow.bind(self._parameters)  # a bad stream default fails at start, not per trigger
         self._on_result = on_result
-        self._result_ids = itertools.count(first_result_id)
+        self._next_result_id: Callable[[], int] = itertools.count(first_result_id).__next__
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=config.queue_size)
         self._executor: ThreadPoolExecutor | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -89,13 +95,14 @@ class Stream:
             "failed": 0,
             "errors": 0,
             "continuous_runs": 0,
+            "answers_not_stored": 0,
         }
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def continue_result_ids(self, first: int) -> None:
-        """Number results from `first` on (the history's last id + 1 after a restart)."""
-        self._result_ids = itertools.count(first)
+    def number_results_with(self, next_id: Callable[[], int]) -> None:
+        """Take result ids from `next_id` (the history's, durable across restarts and crashes)."""
+        self._next_result_id = next_id
 
     async def start(self) -> None:
         if self.state is StreamState.RUNNING:
@@ -226,24 +233,50 @@ class Stream:
 
     def _finish(self, job: _Job, result: InspectionResult) -> None:
         """The only place a result leaves the stream: once per job, with the next result_id."""
-        if job.future.done():
+        if job.finished:
             return
+        job.finished = True
         if job.timeout is not None:
             job.timeout.cancel()
-        result = dataclasses.replace(result, result_id=next(self._result_ids), encoded={})
+        result = dataclasses.replace(result, result_id=self._next_result_id(), encoded={})
         if result.error is not None:
             self.counters["errors"] += 1
             self.last_error = result.error
         elif result.passed is not None:
             self.counters["passed" if result.passed else "failed"] += 1
-        job.future.set_result(result.without_frame())
-        self._on_result(result)
+        waits = self._on_result(result)
+        self._answer(job, result.without_frame(), waits)
+
+    def _answer(
+        self, job: _Job, result: InspectionResult, waits: list[asyncio.Future[None]]
+    ) -> None:
+        """Complete the trigger's future once every sink that asked for it (the history) has
+        the result, or after STORE_WAIT_S at most."""
+        pending = [wait for wait in waits if not wait.done()]
+        if not pending:
+            job.future.set_result(result)
+            return
+        loop = asyncio.get_running_loop()
+
+        def answer(_: object = None) -> None:
+            if not job.future.done() and all(wait.done() for wait in pending):
+                timer.cancel()
+                job.future.set_result(result)
+
+        def give_up() -> None:
+            if not job.future.done():
+                self.counters["answers_not_stored"] += 1
+                job.future.set_result(result)
+
+        timer = loop.call_later(STORE_WAIT_S, give_up)
+        for wait in pending:
+            wait.add_done_callback(answer)
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             job = await self._queue.get()
-            if job.future.done():  # timed out while waiting
+            if job.finished:  # timed out while waiting
                 continue
             self._current = job
             try:

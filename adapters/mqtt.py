@@ -15,7 +15,6 @@ import contextlib
 import socket
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ from gateway.config import MqttConfig
 from gateway.core import Core
 from gateway.expiring import ExpiringMap
 from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
+from gateway.outbox import Outbox
 from gateway.supervise import cancel_and_wait
 from gateway.wire import BadTrigger, ImageTransport, TriggerRequest, encode_result, parse_trigger
 
@@ -53,7 +53,13 @@ class MqttAdapter:
         self._client_id = config.client_id or f"{gateway_id}-gateway"
         self._stream_ids = frozenset(self._dispatcher.stream_ids)
         self._seen: ExpiringMap[bool] = ExpiringMap(100_000, config.duplicate_window_s)
-        self._offline: deque[tuple[str, bytes]] = deque()
+        history = core.history
+        self._outbox_path = None if history is None else history.directory / "mqtt-outbox.db"
+        self._outbox: Outbox | None = None
+        """Results waiting for the broker, on disk (in memory without a history)."""
+        self._handed: dict[int, int] = {}
+        """paho message id -> outbox id, for entries handed to paho and not yet acknowledged."""
+        self._handed_ids: set[int] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
         self._connected = False
@@ -73,12 +79,17 @@ class MqttAdapter:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def queued(self) -> int:
+        """Results waiting in the outbox for the broker."""
+        return 0 if self._outbox is None else len(self._outbox)
+
     def status(self) -> dict[str, Any]:
         return {
             "broker": f"{self._config.host}:{self._config.port}",
             "connected": self._connected,
             "prefix": self.prefix,
-            "offline_queue": len(self._offline),
+            "offline_queue": self.queued,
             **self.counters,
         }
 
@@ -87,6 +98,7 @@ class MqttAdapter:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         config = self._config
+        self._outbox = Outbox(self._outbox_path, config.results_kept_offline)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=mqtt.MQTTv5
         )
@@ -106,6 +118,7 @@ class MqttAdapter:
         client.on_connect = self._threadsafe(self._connected_cb)
         client.on_disconnect = self._threadsafe(self._disconnected_cb)
         client.on_message = self._threadsafe(self._message_cb)
+        client.on_publish = self._threadsafe(self._acknowledged)
         self._client = client
         self._unsubscribe = self._bus.subscribe(self._publish_result)
         client.connect_async(config.host, config.port, config.keepalive_s)
@@ -134,6 +147,9 @@ class MqttAdapter:
             client.disconnect()
             await asyncio.to_thread(client.loop_stop)
         self._connected = False
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
 
     # --- paho thread -> event loop -------------------------------------------------------------
 
@@ -169,9 +185,7 @@ class MqttAdapter:
         self._client.publish(f"{self.prefix}/status", b"online", qos=1, retain=True)
         self._last_state.clear()
         self._publish_states()
-        while self._offline and self._connected:
-            topic, payload = self._offline.popleft()
-            self._client.publish(topic, payload, qos=self._config.result_qos)
+        self._send_outbox()
         log.info("MQTT connected", host=self._config.host, port=self._config.port)
 
     def _disconnected_cb(
@@ -266,14 +280,38 @@ class MqttAdapter:
             return
         topic = f"{self.prefix}/streams/{result.stream}/result"
         payload = self._body(result)
-        if self._connected:
+        if self._connected and not self.queued:
             self._publish(topic, payload, self._config.result_qos)
             return
-        if len(self._offline) >= self._config.results_kept_offline:
-            self._offline.popleft()
-            self.counters["results_dropped"] += 1
-        if self._config.results_kept_offline > 0:
-            self._offline.append((topic, payload))
+        assert self._outbox is not None
+        self._outbox.append(topic, payload)  # after what already waits: the order holds
+        self.counters["results_dropped"] = self._outbox.dropped
+        if self._connected:
+            self._send_outbox()
+
+    def _send_outbox(self) -> None:
+        """Hand waiting results to paho in order; each leaves the outbox when acknowledged."""
+        if self._outbox is None or self._client is None:
+            return
+        last = 0
+        while self._connected:
+            batch = self._outbox.pending(after=last)
+            if not batch:
+                return
+            for entry_id, topic, payload in batch:
+                last = entry_id
+                if entry_id in self._handed_ids:
+                    continue  # paho resends what it was handed itself
+                info = self._client.publish(topic, payload, qos=self._config.result_qos)
+                self._handed[info.mid] = entry_id
+                self._handed_ids.add(entry_id)
+
+    def _acknowledged(self, mid: int, *_: Any) -> None:
+        """paho's on_publish: the broker has the message (QoS 1), or it was sent (QoS 0)."""
+        entry_id = self._handed.pop(mid, None)
+        if entry_id is not None and self._outbox is not None:
+            self._outbox.remove(entry_id)
+            self._handed_ids.discard(entry_id)
 
     def _publish(
         self,

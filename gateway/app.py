@@ -102,7 +102,9 @@ class Gateway:
         self.mqtt: MqttAdapter | None = None  # known before the metrics ask for its drops
         if self.history is not None:
             self.bus.subscribe(self.history.add)
-        self.metrics = GatewayMetrics(list(streams), self.dispatcher.snapshots, self._drops)
+        self.metrics = GatewayMetrics(
+            list(streams), self.dispatcher.snapshots, self._drops, self._queued
+        )
         self.bus.subscribe(self.metrics.observe)
         self.latency = LatencyWindow()
         self.bus.subscribe(self.latency.observe)
@@ -134,6 +136,9 @@ class Gateway:
         if self.mqtt is not None:
             drops["mqtt"] = self.mqtt.counters["results_dropped"]
         return drops
+
+    def _queued(self) -> dict[str, int]:
+        return {} if self.mqtt is None else {"mqtt": self.mqtt.queued}
 
     async def start(self) -> None:
         if self.history is not None:

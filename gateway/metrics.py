@@ -29,9 +29,11 @@ class _LiveFigures(Collector):
         self,
         snapshots: Callable[[], Sequence[StreamSnapshot]],
         drops: Callable[[], Mapping[str, int]],
+        queued: Callable[[], Mapping[str, int]],
     ) -> None:
         self._snapshots = snapshots
         self._drops = drops
+        self._queued = queued
 
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
@@ -62,9 +64,14 @@ class _LiveFigures(Collector):
         dropped = CounterMetricFamily(
             "gateway_results_dropped", "results not delivered to a sink", labels=["sink"]
         )
+        queued = GaugeMetricFamily(
+            "gateway_results_queued", "results waiting for a sink (MQTT outbox)", labels=["sink"]
+        )
         for sink, count in self._drops().items():
             dropped.add_metric([sink], count)
-        yield from (depth, connected, fps, age, reconnects, frames, dropped)
+        for sink, count in self._queued().items():
+            queued.add_metric([sink], count)
+        yield from (depth, connected, fps, age, reconnects, frames, dropped, queued)
 
 
 UNKNOWN_STREAM_LABEL = "_unknown"
@@ -78,6 +85,7 @@ class GatewayMetrics:
         stream_ids: Collection[str],
         snapshots: Callable[[], Sequence[StreamSnapshot]],
         drops: Callable[[], Mapping[str, int]],
+        queued: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self._stream_ids = frozenset(stream_ids)
         self.registry = CollectorRegistry(auto_describe=True)
@@ -93,7 +101,7 @@ class GatewayMetrics:
             "gateway_frame_age_seconds", "trigger time minus capture time of the frame used",
             ["stream"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
-        self.registry.register(_LiveFigures(snapshots, drops))
+        self.registry.register(_LiveFigures(snapshots, drops, queued))
 
     def observe(self, result: InspectionResult) -> None:
         """A result-bus sink."""

@@ -21,7 +21,7 @@ from simulators.broker import Mosquitto
 from simulators.net import free_port
 from tests.conftest import ROOT, first_frame, make_config, running_gateway, wait_until
 from tests.test_http_errors import assert_error, assert_serving
-from tests.test_mqtt import client, gateway_on
+from tests.test_mqtt import PREFIX, client, gateway_on
 from tests.test_wire_delivery import CROP_STREAM, CROP_WORKFLOW
 
 BAD_NUMBERS: list[tuple[Any, str]] = [
@@ -273,3 +273,58 @@ async def test_bodies_fastapi_cannot_parse_get_the_shared_422() -> None:
             assert answer.status_code == 422, (path, answer.status_code, answer.text[:200])
             assert answer.json()["error"]["code"] == 7, answer.text[:200]
         await assert_serving(http)
+
+
+async def test_results_queued_while_the_broker_is_away_survive_a_gateway_restart(
+    tmp_path: Path,
+) -> None:
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    streams = {"cam": {"source": {"type": "synthetic", "width": 160, "height": 120},
+                       "workflow": "demo"}}  # fmt: skip
+    config = make_config(
+        streams=streams,
+        gateway_id="line1",
+        history={"data_dir": str(tmp_path / "data")},
+        mqtt={"enabled": True, "host": "127.0.0.1", "port": broker.port,
+              "reconnect_min_s": 3, "reconnect_max_s": 3, "results_kept_offline": 100},
+    )  # fmt: skip
+    try:
+        async with running_gateway(config) as (gateway, _, _):
+            assert gateway.mqtt is not None
+            mqtt = gateway.mqtt
+            await first_frame(gateway)
+            broker.kill()
+            await wait_until(lambda: not mqtt.connected)
+            for index in range(5):
+                await gateway.dispatcher.inspect(Trigger("cam", Origin.PYTHON, f"first-{index}"))
+            assert mqtt.queued == 5
+        async with running_gateway(config) as (gateway, http, _):  # restarted, broker still away
+            assert gateway.mqtt is not None
+            mqtt = gateway.mqtt
+            await first_frame(gateway)
+            assert mqtt.queued == 5  # what the first run queued is still here
+            for index in range(2):
+                await gateway.dispatcher.inspect(Trigger("cam", Origin.PYTHON, f"second-{index}"))
+            metrics = (await http.get("/metrics")).text
+            assert 'gateway_results_queued{sink="mqtt"} 7.0' in metrics
+            broker.start()
+            with client(broker) as sim:
+                sim.listen(f"{PREFIX}/streams/cam/result")
+                await wait_until(lambda: mqtt.connected, 15)
+                seen = [
+                    await asyncio.to_thread(sim.next_message, f"{PREFIX}/streams/cam/result")
+                    for _ in range(7)
+                ]
+                await wait_until(lambda: mqtt.queued == 0)
+                try:
+                    extra: object = await asyncio.to_thread(
+                        sim.next_message, f"{PREFIX}/streams/cam/result", 1.0
+                    )
+                except TimeoutError:
+                    extra = None
+                assert extra is None, f"published twice: {extra}"
+        ids = [m["trigger_id"] for m in seen if isinstance(m, dict)]
+        assert ids == [f"first-{i}" for i in range(5)] + [f"second-{i}" for i in range(2)]
+    finally:
+        broker.stop()

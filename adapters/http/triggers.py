@@ -163,8 +163,10 @@ class TriggerRoutes:
         that cannot be read, or an unknown stream, is answered at once with its error."""
         submitted = await self._submit(stream_id, request, _parse_body)
         future = submitted.future
-        if future.done() and future.result().error_code in REFUSED_AT_THE_DOOR:
-            return self._answer(submitted, future.result())
+        if submitted.refused is not None or future.done():  # refused at once: answered at once
+            result = await asyncio.shield(future)
+            if result.error_code in REFUSED_AT_THE_DOOR:
+                return self._answer(submitted, result)
         job_id = uuid.uuid4().hex
         self._remember(self._jobs, job_id, future)
         return JsonResponse({"job_id": job_id, "status_url": f"/jobs/{job_id}"}, status_code=202)

@@ -256,8 +256,7 @@ class OpcuaServerAdapter:
                 parsed = read_json_object(text.encode("utf-8", "surrogatepass"), "Parameters")
             except BadTrigger as exc:
                 trigger = Trigger(nodes.stream_id, Origin.OPCUA)
-                future = self._dispatcher.reject(trigger, exc.code, str(exc))
-                return _method_answer(future.result())
+                return _method_answer(await self._dispatcher.reject(trigger, exc.code, str(exc)))
             return _method_answer(await self._submit(nodes, count=None, parameters=parsed))
 
         return trigger

@@ -28,6 +28,7 @@ from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from adapters.modbus.handshake import Handshake, build_handshakes
+from adapters.modbus.strict import StrictDecoder
 from gateway.config import MODBUS_RESULT_SPAN, ModbusServerConfig
 from gateway.config.modbus_map import COILS, CONTROLS, STATUS_BITS
 from gateway.core import Core
@@ -187,6 +188,8 @@ class _GuardedHandler(ServerRequestHandler):
 class GuardedServer(ModbusTcpServer):
     def __init__(self, device: SimDevice, address: tuple[str, int], allowed: Any) -> None:
         super().__init__(device, address=address)
+        self.strict = StrictDecoder()  # the spec's exceptions, not pymodbus's `80 01`
+        self.decoder = self.strict
         self.allowed: Callable[[str], bool] = allowed
         self.connections = 0
         self.refused = 0
@@ -236,5 +239,6 @@ class ModbusServerAdapter:
             "port": self.port,
             "connections": 0 if server is None else server.connections,
             "refused": 0 if server is None else server.refused,
+            "requests_refused": {} if server is None else dict(server.strict.refused),
             "streams": {h.stream_id: dict(h.counters) for h in self.handshakes},
         }

@@ -16,7 +16,7 @@ import structlog
 
 from adapters.base import Adapter
 from adapters.http import HttpAdapter
-from adapters.modbus import build_modbus_adapter
+from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modbus_adapter
 from adapters.mqtt import MqttAdapter
 from adapters.opcua import build_opcua_adapter
 from gateway.bus import ResultBus
@@ -99,11 +99,12 @@ class Gateway:
         self.streams = streams
         self.dispatcher = Dispatcher(streams, self.bus)
         self.history = ResultStore(config.history) if config.history.enabled else None
-        self.mqtt: MqttAdapter | None = None  # known before the metrics ask for its drops
+        self.mqtt: MqttAdapter | None = None  # known before the metrics ask for its figures
+        self.modbus: ModbusServerAdapter | ModbusClientAdapter | None = None
         if self.history is not None:
             self.bus.subscribe(self.history.add)
         self.metrics = GatewayMetrics(
-            list(streams), self.dispatcher.snapshots, self._drops, self._queued
+            list(streams), self.dispatcher.snapshots, self._drops, self._queued, self._refused
         )
         self.bus.subscribe(self.metrics.observe)
         self.latency = LatencyWindow()
@@ -136,6 +137,11 @@ class Gateway:
         if self.mqtt is not None:
             drops["mqtt"] = self.mqtt.counters["results_dropped"]
         return drops
+
+    def _refused(self) -> dict[int, int]:
+        """Modbus requests refused by exception code (server mode)."""
+        status = {} if self.modbus is None else self.modbus.status()
+        return dict(status.get("requests_refused", {}))
 
     def _queued(self) -> dict[str, int]:
         return {} if self.mqtt is None else {"mqtt": self.mqtt.queued}

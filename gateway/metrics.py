@@ -30,10 +30,12 @@ class _LiveFigures(Collector):
         snapshots: Callable[[], Sequence[StreamSnapshot]],
         drops: Callable[[], Mapping[str, int]],
         queued: Callable[[], Mapping[str, int]],
+        refused: Callable[[], Mapping[int, int]],
     ) -> None:
         self._snapshots = snapshots
         self._drops = drops
         self._queued = queued
+        self._refused = refused
 
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
@@ -71,7 +73,14 @@ class _LiveFigures(Collector):
             dropped.add_metric([sink], count)
         for sink, count in self._queued().items():
             queued.add_metric([sink], count)
-        yield from (depth, connected, fps, age, reconnects, frames, dropped, queued)
+        refused = CounterMetricFamily(
+            "gateway_modbus_requests_refused",
+            "Modbus requests answered with an exception before reaching the data",
+            labels=["exception"],
+        )
+        for exception, count in self._refused().items():
+            refused.add_metric([str(exception)], count)
+        yield from (depth, connected, fps, age, reconnects, frames, dropped, queued, refused)
 
 
 UNKNOWN_STREAM_LABEL = "_unknown"
@@ -86,6 +95,7 @@ class GatewayMetrics:
         snapshots: Callable[[], Sequence[StreamSnapshot]],
         drops: Callable[[], Mapping[str, int]],
         queued: Callable[[], Mapping[str, int]] = dict,
+        refused: Callable[[], Mapping[int, int]] = dict,
     ) -> None:
         self._stream_ids = frozenset(stream_ids)
         self.registry = CollectorRegistry(auto_describe=True)
@@ -101,7 +111,7 @@ class GatewayMetrics:
             "gateway_frame_age_seconds", "trigger time minus capture time of the frame used",
             ["stream"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
-        self.registry.register(_LiveFigures(snapshots, drops, queued))
+        self.registry.register(_LiveFigures(snapshots, drops, queued, refused))
 
     def observe(self, result: InspectionResult) -> None:
         """A result-bus sink."""

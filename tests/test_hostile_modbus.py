@@ -76,6 +76,8 @@ async def test_a_flood_of_bad_frames_is_counted_not_logged(
         assert len(caplog.records) < 10
         assert gateway.modbus is not None
         assert gateway.modbus.status()["requests_refused"] == {1: 200}
+        exposition = gateway.metrics.exposition().decode()
+        assert 'gateway_modbus_requests_refused_total{exception="1"} 200.0' in exposition
         async with plc(port) as client:
             reply = await client.read_input_registers(0, count=14, device_id=1)
             assert not reply.isError()

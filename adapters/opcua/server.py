@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,9 +26,8 @@ from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.common.node import Node
 from asyncua.server.server import Server
 from asyncua.ua.attribute_ids import AttributeIds
-from asyncua.ua.status_codes import StatusCodes
-from asyncua.ua.uatypes import UInt32
 
+from adapters.opcua.guards import argument_problem, guard_scalar_writes
 from adapters.opcua.nodes import (
     CONTROL,
     RESULT,
@@ -248,7 +246,7 @@ class OpcuaServerAdapter:
         async def trigger(_parent: ua.NodeId, *arguments: Any) -> Any:
             """Trigger(Parameters JSON) -> ResultCode, Pass, Result JSON; errors are results."""
             nodes.counters["method_calls"] += 1
-            refused = _argument_problem(arguments)
+            refused = argument_problem(arguments)
             if refused is not None:
                 return refused
             text = arguments[0].Value
@@ -346,73 +344,6 @@ def _json(result: InspectionResult) -> str:
     """The result as JSON for a string node: image outputs are named, not carried (a PLC or
     HMI reads this string; images are on HTTP, MQTT and in the history)."""
     return encode_result(result, ImageTransport.OMIT).decode()
-
-
-def _status(code: int) -> ua.StatusCode:
-    return ua.StatusCode(UInt32(code))
-
-
-def _argument_problem(arguments: tuple[Any, ...]) -> ua.StatusCode | ua.CallMethodResult | None:
-    """The status OPC UA prescribes for a call with the wrong arguments, else None: one
-    String (JSON text, empty for none); not null, not a ByteString, not an array."""
-    if not arguments:
-        return _status(StatusCodes.BadArgumentsMissing)
-    if len(arguments) > 1:
-        return _status(StatusCodes.BadTooManyArguments)
-    argument = arguments[0]
-    if (
-        isinstance(argument, ua.Variant)
-        and argument.VariantType == ua.VariantType.String
-        and isinstance(argument.Value, str)
-        and not argument.is_array
-    ):
-        return None
-    return ua.CallMethodResult(
-        StatusCode=_status(StatusCodes.BadInvalidArgument),
-        InputArgumentResults=[_status(StatusCodes.BadTypeMismatch)],
-    )
-
-
-def guard_scalar_writes(server: Server, scalar_nodes: Collection[ua.NodeId]) -> None:
-    """Refuse (BadTypeMismatch) writes of arrays, nulls or bad-status values to scalar nodes.
-
-    asyncua checks a write's type but not its rank: `UInt32[] [7, 8]` on TriggerCount would be
-    accepted and leave the node unusable. Checked before asyncua writes; PostWrite then sees the
-    refusal's status and ignores it."""
-    service = server.iserver.attribute_service
-    original = service.write
-    guarded = frozenset(scalar_nodes)
-
-    async def write(params: ua.WriteParameters, *args: Any, **kwargs: Any) -> list[ua.StatusCode]:
-        refused = {
-            index: _status(StatusCodes.BadTypeMismatch)
-            for index, item in enumerate(params.NodesToWrite)
-            if item.NodeId in guarded
-            and item.AttributeId == AttributeIds.Value
-            and not _scalar(item.Value)
-        }
-        if not refused:
-            return await original(params, *args, **kwargs)
-        kept = [item for i, item in enumerate(params.NodesToWrite) if i not in refused]
-        done = (
-            await original(ua.WriteParameters(NodesToWrite=kept), *args, **kwargs) if kept else []
-        )
-        answers = iter(done)
-        return [refused.get(i) or next(answers) for i in range(len(params.NodesToWrite))]
-
-    service.write = write  # type: ignore[method-assign]
-
-
-def _scalar(value: ua.DataValue | None) -> bool:
-    if value is None or (value.StatusCode is not None and value.StatusCode.is_bad()):
-        return False
-    variant = value.Value
-    return (
-        variant is not None
-        and variant.Value is not None
-        and not variant.is_array
-        and not isinstance(variant.Value, list | tuple)
-    )
 
 
 def _method_answer(result: InspectionResult) -> list[ua.Variant]:

@@ -200,3 +200,36 @@ async def test_dashboard_with_an_api_key_serves_the_page_but_guards_data() -> No
             assert (await anonymous.get("/streams?access_token=s3cret")).status_code == 401
         assert (await client.get("/dashboard/app.js")).status_code == 200
         assert (await client.get("/dashboard/nope.js")).status_code == 404
+
+
+async def test_with_an_api_key_the_page_asks_for_it_shows_data_and_downloads_the_csv(
+    browser: Browser,
+) -> None:
+    config = make_config(http={"api_key": "s3cret"})
+    async with running_gateway(config, api_key="s3cret") as (gateway, client, published):
+        await first_frame(gateway)
+        for _ in range(3):
+            assert (await client.post("/streams/cam/trigger")).status_code == 200
+        await wait_stored(client, len(published))
+        page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        errors: list[str] = []
+        asked: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        async def answer(dialog: Any) -> None:
+            asked.append(dialog.message)
+            await dialog.accept("s3cret")
+
+        page.on("dialog", answer)
+        await page.goto(str(client.base_url))
+        card = page.locator("article.stream[data-stream=cam]")
+        await expect(card.locator("dl.health")).to_contain_text("connected")  # data came
+        await expect(page.locator("#live")).to_have_text("live")
+        assert asked and "API key" in asked[0]
+        async with page.expect_download() as waiting:
+            await page.locator("#csv").click()
+        download = await waiting.value
+        path = await download.path()
+        rows = path.read_text().splitlines()
+        assert rows[0].startswith("id,stream") and len(rows) == len(published) + 1
+        assert errors == []

@@ -25,7 +25,7 @@ from typing import Any
 from bench.report import TRIVIAL_WORKFLOW, summary, write_report
 
 
-def serve() -> None:
+def serve(history: bool = True) -> None:
     """Child process: the gateway plus an echo route, until stdin closes."""
     import uvloop
     from fastapi import Request
@@ -39,6 +39,7 @@ def serve() -> None:
     config = GatewayConfig.model_validate(
         {
             "http": {"host": "127.0.0.1", "port": 0},
+            "history": {"enabled": history},
             "workflows": {"trivial": {"specification": TRIVIAL_WORKFLOW}},
             "streams": {
                 "cam": {
@@ -144,13 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--no-history",
+        action="store_true",
+        help="without the result history (an answer then does not wait for its commit)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve()
+        serve(history=not args.no_history)
         return 0
+    extra = ["--no-history"] if args.no_history else []
     child = subprocess.Popen(
-        [sys.executable, "-m", "bench.http_trigger", "--serve"],
+        [sys.executable, "-m", "bench.http_trigger", "--serve", *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -176,9 +176,11 @@ def main() -> None:
     (work / "part_classifier.onnx").write_bytes(
         (embedded.parent / "part_classifier.onnx").read_bytes()
     )
+    root = Path(args.gateway_root or Path(__file__).resolve().parent.parent).resolve()
+    env["PYTHONPATH"] = str(root)  # another checkout's gateway (an older commit), same clients
     gateway = subprocess.Popen(
         [sys.executable, "-c", "from gateway.cli import main; main()", "run", "-c", str(config)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         report = soak(gateway.pid, ports, broker.port, args)

@@ -151,7 +151,7 @@ class ResultStore:
         except queue.Full:
             self.dropped += 1
             return None
-        return committed
+        return committed if self.config.answer_after_store else None
 
     def last_result_ids(self) -> dict[str, int]:
         """The highest result_id per stream, so counters continue after a restart."""

@@ -33,6 +33,11 @@ class HistoryConfig(StrictModel):
     save_images: Literal["failed", "all", "none"] = "failed"
     jpeg_quality: int = Field(85, ge=10, le=100)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    answer_after_store: bool = Field(
+        True,
+        description="an answer waits for its result's commit (an answered result is a stored "
+        "one, a kill -9 included); false answers ~0.25 ms sooner and may lose the last results",
+    )
 
     _resolve = field_validator("data_dir")(resolve_path)
 

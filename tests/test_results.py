@@ -20,7 +20,8 @@ import numpy as np
 
 from gateway.config import HistoryConfig
 from gateway.model import InspectionResult, Origin
-from gateway.results import ResultQuery, ResultStore
+from gateway.result_rows import ResultQuery
+from gateway.results import ResultStore
 from simulators.net import free_port
 from tests.conftest import ROOT, make_config, running_gateway, wait_until
 

@@ -14,7 +14,7 @@ import pytest
 import gateway.serialise
 import gateway.wire
 from gateway.app import Gateway
-from gateway.results import ResultQuery
+from gateway.result_rows import ResultQuery
 from simulators.broker import Mosquitto
 from simulators.mqtt_client import MqttTriggerClient
 from tests.conftest import ROOT, first_frame, make_config, running_gateway, wait_until

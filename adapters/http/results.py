@@ -13,7 +13,8 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from adapters.http.errors import ApiError, ErrorBody, answers, media
 from gateway.model import ErrorCode
-from gateway.results import ResultQuery, ResultStore
+from gateway.result_rows import ResultQuery
+from gateway.results import ResultStore
 
 Outcome = Literal["pass", "fail", "error"]
 MAX_ROW: Final = 2**63 - 1

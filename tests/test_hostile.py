@@ -16,7 +16,11 @@ from typing import Any
 
 import httpx
 
+from gateway.capture import FrameSource, Image
+from gateway.config import SourceConfig, SyntheticSourceConfig
 from gateway.model import Origin, Trigger
+from gateway.sources.scene import ConveyorScene
+from gateway.sources.synthetic import SyntheticCamera
 from simulators.broker import Mosquitto
 from simulators.net import free_port
 from tests.conftest import ROOT, first_frame, make_config, running_gateway, wait_until
@@ -142,8 +146,31 @@ async def test_dashboard_assets_are_public_and_data_needs_the_key() -> None:
                 assert (await anonymous.get(data)).status_code == 401, data
 
 
+class SlowToRestartCamera(SyntheticCamera):
+    """A camera that takes 0.4 s to deliver its first frame after being reopened (warming up,
+    as GigE and RTSP cameras do): the window in which only old frames exist."""
+
+    def __init__(self, scene: ConveyorScene, fps: float) -> None:
+        super().__init__(scene, fps)
+        self._warm_at = 0.0
+
+    def open(self) -> None:
+        super().open()
+        if self.opens > 1:
+            self._warm_at = time.monotonic() + 0.4
+
+    def read(self) -> Image | None:
+        time.sleep(max(self._warm_at - time.monotonic(), 0.0))
+        return super().read()
+
+
+def slow_to_restart(stream_id: str, config: SourceConfig) -> FrameSource:
+    assert isinstance(config, SyntheticSourceConfig)
+    return SlowToRestartCamera(ConveyorScene(config.width, config.height), config.fps)
+
+
 async def test_no_frame_from_before_terminate_is_used_after_resume() -> None:
-    async with running_gateway(make_config()) as (gateway, http, _):
+    async with running_gateway(make_config(), slow_to_restart) as (gateway, http, _):
         await first_frame(gateway)
         await http.post("/streams/cam/terminate")
         stopped_at = time.time()

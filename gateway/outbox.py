@@ -29,10 +29,12 @@ class Outbox:
         self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        """Kept in step with the table: every published result asks, the database need not."""
         self.dropped = 0
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        return self._count
 
     def append(self, topic: str, payload: bytes) -> None:
         """Keep one message; past the limit the oldest go (counted in `dropped`)."""
@@ -40,12 +42,14 @@ class Outbox:
             self.dropped += 1
             return
         self._db.execute("INSERT INTO outbox (topic, payload) VALUES (?, ?)", (topic, payload))
-        excess = len(self) - self._limit
+        self._count += 1
+        excess = self._count - self._limit
         if excess > 0:
             self._db.execute(
                 "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
                 (excess,),
             )
+            self._count -= excess
             self.dropped += excess
 
     def pending(self, after: int = 0, count: int = 500) -> list[tuple[int, str, bytes]]:
@@ -58,7 +62,7 @@ class Outbox:
 
     def remove(self, entry_id: int) -> None:
         """The broker acknowledged it."""
-        self._db.execute("DELETE FROM outbox WHERE id = ?", (entry_id,))
+        self._count -= self._db.execute("DELETE FROM outbox WHERE id = ?", (entry_id,)).rowcount
 
     def close(self) -> None:
         self._db.close()

@@ -59,7 +59,8 @@ class MqttAdapter:
         """Results waiting for the broker, on disk (in memory without a history)."""
         self._handed: dict[int, int] = {}
         """paho message id -> outbox id, for entries handed to paho and not yet acknowledged."""
-        self._handed_ids: set[int] = set()
+        self._handed_upto = 0
+        """The newest outbox entry handed to paho in this run (paho resends those itself)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
         self._connected = False
@@ -99,6 +100,8 @@ class MqttAdapter:
         self._loop = asyncio.get_running_loop()
         config = self._config
         self._outbox = Outbox(self._outbox_path, config.results_kept_offline)
+        self._handed.clear()
+        self._handed_upto = 0
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=mqtt.MQTTv5
         )
@@ -293,25 +296,20 @@ class MqttAdapter:
         """Hand waiting results to paho in order; each leaves the outbox when acknowledged."""
         if self._outbox is None or self._client is None:
             return
-        last = 0
         while self._connected:
-            batch = self._outbox.pending(after=last)
+            batch = self._outbox.pending(after=self._handed_upto)
             if not batch:
                 return
             for entry_id, topic, payload in batch:
-                last = entry_id
-                if entry_id in self._handed_ids:
-                    continue  # paho resends what it was handed itself
                 info = self._client.publish(topic, payload, qos=self._config.result_qos)
                 self._handed[info.mid] = entry_id
-                self._handed_ids.add(entry_id)
+                self._handed_upto = entry_id
 
     def _acknowledged(self, mid: int, *_: Any) -> None:
         """paho's on_publish: the broker has the message (QoS 1), or it was sent (QoS 0)."""
         entry_id = self._handed.pop(mid, None)
         if entry_id is not None and self._outbox is not None:
             self._outbox.remove(entry_id)
-            self._handed_ids.discard(entry_id)
 
     def _publish(
         self,

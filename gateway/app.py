@@ -20,16 +20,16 @@ from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modb
 from adapters.mqtt import MqttAdapter
 from adapters.opcua import build_opcua_adapter
 from gateway.bus import ResultBus
-from gateway.capture import CaptureBuffer
 from gateway.config import GatewayConfig
 from gateway.core import Core
 from gateway.dispatcher import Dispatcher
 from gateway.latency import LatencyWindow
 from gateway.metrics import GatewayMetrics
 from gateway.results import ResultStore
+from gateway.runtime_streams import RuntimeStreams, StreamBuilder
 from gateway.sources import SourceFactory, build_source
 from gateway.stream import Stream
-from gateway.workflow import ModelRegistry, ParameterError
+from gateway.workflow import ModelRegistry
 from gateway.workflow_library import UnknownWorkflow, WorkflowLibrary
 
 log = structlog.get_logger(__name__)
@@ -40,11 +40,7 @@ class GatewayBuildError(Exception):
 
 
 def _build_streams(
-    config: GatewayConfig,
-    workflows: WorkflowLibrary,
-    source_factory: SourceFactory,
-    bus: ResultBus,
-    problems: list[str],
+    config: GatewayConfig, workflows: WorkflowLibrary, builder: StreamBuilder, problems: list[str]
 ) -> dict[str, Stream]:
     streams: dict[str, Stream] = {}
     for stream_id, stream_config in config.streams.items():
@@ -52,15 +48,9 @@ def _build_streams(
             workflow = workflows.get(stream_config.workflow, stream_config.workflow_version)
         except UnknownWorkflow:
             continue  # its definition had problems, reported already
-        capture = CaptureBuffer(
-            stream_id,
-            source_factory(stream_id, stream_config.source),
-            frames_kept=stream_config.frames_kept,
-            reconnect=stream_config.reconnect,
-        )
         try:
-            streams[stream_id] = Stream(stream_id, stream_config, capture, workflow, bus.publish)
-        except (ValueError, ParameterError) as exc:
+            streams[stream_id] = builder.build(stream_id, stream_config, workflow)
+        except ValueError as exc:
             problems.append(f"streams.{stream_id}: {exc}")
     return streams
 
@@ -91,20 +81,28 @@ class Gateway:
         self.workflows, problems = WorkflowLibrary.from_config(
             config.workflows, self.models, config_dir or Path.cwd()
         )
-        streams = _build_streams(config, self.workflows, source_factory, self.bus, problems)
+        builder = StreamBuilder(source_factory, self.bus)
+        builder.encode_images = _carries_images(config)
+        streams = _build_streams(config, self.workflows, builder, problems)
         if problems:
             raise GatewayBuildError("\n".join(problems))
-        for stream in streams.values():
-            stream.encode_images = _carries_images(config)
         self.streams = streams
         self.dispatcher = Dispatcher(streams, self.bus)
         self.history = ResultStore(config.history) if config.history.enabled else None
+        self.runtime_streams = RuntimeStreams(
+            builder, self.dispatcher, config.http.max_runtime_streams, lambda: self.history
+        )
         self.mqtt: MqttAdapter | None = None  # known before the metrics ask for its figures
         self.modbus: ModbusServerAdapter | ModbusClientAdapter | None = None
         if self.history is not None:
             self.bus.subscribe(self.history.add)
         self.metrics = GatewayMetrics(
-            list(streams), self.dispatcher.snapshots, self._drops, self._queued, self._refused
+            list(streams),
+            self.dispatcher.snapshots,
+            self._drops,
+            self._queued,
+            self._refused,
+            lambda: self.runtime_streams.ids,
         )
         self.bus.subscribe(self.metrics.observe)
         self.latency = LatencyWindow()
@@ -116,6 +114,7 @@ class Gateway:
             self.workflows,
             self.metrics,
             self.latency,
+            self.runtime_streams,
             self.history,
         )
         self._build_adapters()
@@ -177,6 +176,7 @@ class Gateway:
                 await adapter.stop()
             except Exception:
                 log.exception("adapter failed to stop", adapter=adapter.name)
+        await self.runtime_streams.stop_all()
         await asyncio.gather(*(stream.stop() for stream in self.streams.values()))
         if self.history is not None:
             await asyncio.to_thread(self.history.close)

@@ -50,7 +50,7 @@ class BatchInput:
 class Item:
     source: BatchInput
     frame: int | None
-    image: np.ndarray | None = field(default=None, repr=False)
+    image: np.ndarray[Any, Any] | None = field(default=None, repr=False)
 
     @property
     def key(self) -> str:
@@ -195,7 +195,7 @@ class BatchRunner:
         folder = self.out_dir / item.key
         folder.mkdir(parents=True, exist_ok=True)
 
-        def save_image(path: str, image: np.ndarray) -> str:
+        def save_image(path: str, image: np.ndarray[Any, Any]) -> str:
             filename = f"{path.replace('.', '_')}.jpg"
             (folder / filename).write_bytes(encode_jpeg(image, self.quality))
             return filename

@@ -40,6 +40,11 @@ class SourceError(Exception):
     """A camera could not be opened; the grabber retries with backoff."""
 
 
+class SourceEnded(Exception):
+    """A finite source (a video file that does not loop) has no more frames: the grabber
+    stops for good instead of reconnecting, which would play the file again."""
+
+
 class FrameSource(Protocol):
     """A camera. Blocking calls, made only from its grabber thread."""
 
@@ -54,7 +59,8 @@ class FrameSource(Protocol):
     def open(self) -> None: ...
 
     def read(self) -> Image | None:
-        """The next frame, or None when the camera is lost (the grabber reconnects)."""
+        """The next frame, or None when the camera is lost (the grabber reconnects); raises
+        SourceEnded when a finite source has no more."""
 
     def close(self) -> None: ...
 
@@ -67,6 +73,8 @@ class CameraHealth:
     last_frame_age_ms: float | None
     reconnects: int
     last_error: str | None
+    ended: bool = False
+    """A finite source played to its end (no reconnecting)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -78,6 +86,7 @@ class CameraHealth:
             ),
             "reconnects": self.reconnects,
             "last_error": self.last_error,
+            "ended": self.ended,
         }
 
 
@@ -104,6 +113,7 @@ class CaptureBuffer:
         self._connected = False
         self._reconnects = 0
         self._last_error: str | None = None
+        self._ended = threading.Event()
 
     @property
     def source(self) -> FrameSource:
@@ -119,6 +129,7 @@ class CaptureBuffer:
             self._frames.clear()
             self._arrivals.clear()
         self._stop.clear()
+        self._ended.clear()
         self._thread = threading.Thread(target=self._run, name=f"grab-{self.name}", daemon=True)
         self._thread.start()
 
@@ -151,7 +162,7 @@ class CaptureBuffer:
                     self._source.close()
                 with self._new_frame:
                     self._new_frame.notify_all()  # waiters learn the camera is gone
-            if self._stop.wait(backoff.next_delay()):
+            if self._ended.is_set() or self._stop.wait(backoff.next_delay()):
                 break
             self._reconnects += 1
 
@@ -169,6 +180,10 @@ class CaptureBuffer:
                 due = max(due + interval, time.monotonic() - interval)
             try:
                 image = self._source.read()
+            except SourceEnded:
+                self._last_error = f"end of {self._source.description}"
+                self._ended.set()
+                return got_any
             except Exception as exc:
                 self._last_error = redact(f"{type(exc).__name__}: {exc}")
                 return got_any
@@ -257,4 +272,9 @@ class CaptureBuffer:
             ),
             reconnects=self._reconnects,
             last_error=self._last_error,
+            ended=self._ended.is_set(),
         )
+
+    def wait_ended(self, timeout_s: float) -> bool:
+        """Wait until a finite source has played to its end; True if it has."""
+        return self._ended.wait(timeout_s)

@@ -14,6 +14,7 @@ from gateway.dispatcher import Dispatcher
 from gateway.latency import LatencyWindow
 from gateway.metrics import GatewayMetrics
 from gateway.results import ResultStore
+from gateway.runtime_streams import RuntimeStreams
 from gateway.workflow_library import WorkflowLibrary
 
 
@@ -25,4 +26,6 @@ class Core:
     workflows: WorkflowLibrary
     metrics: GatewayMetrics
     latency: LatencyWindow
+    runtime_streams: RuntimeStreams
+    """Streams clients add and remove while the gateway runs."""
     history: ResultStore | None = None

@@ -29,6 +29,18 @@ class Dispatcher:
         """In config order (Modbus gives stream N the block at 100 x N)."""
         return tuple(self._streams)
 
+    def add(self, stream: Stream) -> None:
+        """A stream built at run time (Roboflow's `initialise`); the caller starts it."""
+        if stream.id in self._streams:
+            raise ValueError(f"stream {stream.id!r} exists")
+        self._streams[stream.id] = stream
+
+    async def remove(self, stream_id: str) -> None:
+        """Stop a stream and forget it; its queued triggers get STREAM_NOT_RUNNING."""
+        stream = self._stream(stream_id)
+        await stream.stop()
+        self._streams.pop(stream_id, None)
+
     def unknown_stream(self, stream_id: str) -> GatewayError:
         known = ", ".join(sorted(self._streams))
         return GatewayError(

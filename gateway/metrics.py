@@ -86,6 +86,9 @@ class _LiveFigures(Collector):
 UNKNOWN_STREAM_LABEL = "_unknown"
 """The `stream` label of triggers for streams that do not exist: names from the wire never
 become label values (a client could otherwise grow the registry without bound)."""
+RUNTIME_STREAM_LABEL = "_runtime"
+"""The `stream` label of streams added at run time: their ids are new UUIDs each time, so they
+share one label instead of growing the registry."""
 
 
 class GatewayMetrics:
@@ -96,8 +99,10 @@ class GatewayMetrics:
         drops: Callable[[], Mapping[str, int]],
         queued: Callable[[], Mapping[str, int]] = dict,
         refused: Callable[[], Mapping[int, int]] = dict,
+        runtime_ids: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self._stream_ids = frozenset(stream_ids)
+        self._runtime_ids = runtime_ids
         self.registry = CollectorRegistry(auto_describe=True)
         self.triggers = Counter(
             "gateway_triggers", "results by stream, source and outcome",
@@ -113,10 +118,15 @@ class GatewayMetrics:
         )  # fmt: skip
         self.registry.register(_LiveFigures(snapshots, drops, queued, refused))
 
+    def _label(self, stream_id: str) -> str:
+        if stream_id in self._stream_ids:
+            return stream_id
+        return RUNTIME_STREAM_LABEL if stream_id in self._runtime_ids() else UNKNOWN_STREAM_LABEL
+
     def observe(self, result: InspectionResult) -> None:
         """A result-bus sink."""
         source = result.origin.value
-        stream = result.stream if result.stream in self._stream_ids else UNKNOWN_STREAM_LABEL
+        stream = self._label(result.stream)
         self.triggers.labels(stream, source, outcome(result)).inc()
         if result.error is None:
             self.latency.labels(stream, source).observe(result.timings.total_ms / 1000.0)

@@ -217,7 +217,7 @@ class ResultStore:
         failed = result.passed is False or result.error is not None
         return mode == "all" or (mode == "failed" and failed)
 
-    def _image_of(self, result: InspectionResult) -> np.ndarray | None:
+    def _image_of(self, result: InspectionResult) -> np.ndarray[Any, Any] | None:
         """The first image output (e.g. a visualisation), else the frame the workflow saw."""
         for value in result.outputs.values():
             if is_image(value):

@@ -10,22 +10,22 @@ from typing import Any
 import cv2
 import numpy as np
 
-ImageSink = Callable[[str, np.ndarray], Any]
+ImageSink = Callable[[str, np.ndarray[Any, Any]], Any]
 """(output path such as `drawn` or `crops.1`, image) -> the JSON value standing for it."""
 
 
-def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+def encode_jpeg(image: np.ndarray[Any, Any], quality: int = 90) -> bytes:
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")
     return encoded.tobytes()
 
 
-def base64_image(_: str, image: np.ndarray) -> dict[str, Any]:
+def base64_image(_: str, image: np.ndarray[Any, Any]) -> dict[str, Any]:
     return {"type": "base64", "value": base64.b64encode(encode_jpeg(image)).decode("ascii")}
 
 
-def image_summary(_: str, image: np.ndarray) -> dict[str, Any]:
+def image_summary(_: str, image: np.ndarray[Any, Any]) -> dict[str, Any]:
     """An image output named but not carried: where the bytes would not fit (an OPC UA string a
     PLC reads, the history's JSON whose JPEG is on disk, the dashboard's event stream)."""
     return {"type": "image", "width": int(image.shape[1]), "height": int(image.shape[0])}
@@ -59,7 +59,7 @@ def encode_output_images(outputs: Any, quality: int = 90) -> dict[str, bytes]:
     on the inference thread, so no sink encodes on the event loop."""
     found: dict[str, bytes] = {}
 
-    def keep(path: str, image: np.ndarray) -> None:
+    def keep(path: str, image: np.ndarray[Any, Any]) -> None:
         found[path] = encode_jpeg(image, quality)
 
     to_json(outputs, keep)

@@ -143,7 +143,8 @@ class Stream:
                 if frame is not None and newest is not None and not self._queue.full():
                     last_seen = newest.captured_mono  # what `latest` will pick: skip the rest
                     self.counters["continuous_runs"] += 1
-                    await self.submit(Trigger(self.id, Origin.CONTINUOUS))
+                    # shielded: switching modes cancels this task, never the run's result
+                    await asyncio.shield(self.submit(Trigger(self.id, Origin.CONTINUOUS)))
             await asyncio.sleep(max(interval - (time.monotonic() - started), 0.001))
 
     def pause(self) -> None:
@@ -254,7 +255,8 @@ class Stream:
         the result, or after STORE_WAIT_S at most."""
         pending = [wait for wait in waits if not wait.done()]
         if not pending:
-            job.future.set_result(result)
+            if not job.future.done():  # a waiter that went away may have cancelled it
+                job.future.set_result(result)
             return
         loop = asyncio.get_running_loop()
 

@@ -152,17 +152,17 @@ def output_url(result: InspectionResult, path: str) -> str:
 
 def _image_writer(
     result: InspectionResult, images: ImageTransport
-) -> Callable[[str, np.ndarray], Any]:
+) -> Callable[[str, np.ndarray[Any, Any]], Any]:
     if images is ImageTransport.OMIT:
         return image_summary
     if images is ImageTransport.URL:
 
-        def link(path: str, image: np.ndarray) -> dict[str, Any]:
+        def link(path: str, image: np.ndarray[Any, Any]) -> dict[str, Any]:
             return {**image_summary(path, image), "type": "url", "url": output_url(result, path)}
 
         return link
 
-    def inline(path: str, image: np.ndarray) -> dict[str, Any]:
+    def inline(path: str, image: np.ndarray[Any, Any]) -> dict[str, Any]:
         jpeg = result.output_jpegs.get(path) or encode_jpeg(image)
         return {"type": "base64", "value": base64.b64encode(jpeg).decode("ascii")}
 

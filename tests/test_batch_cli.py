@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -33,7 +34,7 @@ SPEC = {
 }  # fmt: skip
 
 
-def qr_frame(text: str | None, size: int = 320) -> np.ndarray:
+def qr_frame(text: str | None, size: int = 320) -> np.ndarray[Any, Any]:
     frame = np.full((size, size, 3), 255, np.uint8)
     if text is not None:
         code = cv2.QRCodeEncoder.create().encode(text)

@@ -108,9 +108,12 @@ async def test_roboflow_edge_trigger_and_stream_manager() -> None:
         assert body["success"] is True
         assert "outputs" in body
         listing = (await client.get("/inference_pipelines/list")).json()
-        assert listing == {"status": "success", "pipelines": ["cam"]}
+        assert listing["status"] == "success"
+        assert listing["pipelines"] == ["cam"]
+        assert set(listing["context"]) == {"request_id", "pipeline_id"}
         status = (await client.get("/inference_pipelines/cam/status")).json()
         assert status["report"]["camera"]["connected"] is True
+        assert status["context"]["pipeline_id"] == "cam"
         paused = await client.post("/inference_pipelines/cam/pause")
         assert paused.json()["stream"]["state"] == "paused"
         body = (await client.post("/inference_pipelines/cam/trigger")).json()

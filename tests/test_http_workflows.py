@@ -57,7 +57,7 @@ def b64(data: bytes) -> dict[str, str]:
     return {"type": "base64", "value": base64.b64encode(data).decode()}
 
 
-def decode_b64_jpeg(value: dict[str, Any]) -> np.ndarray:
+def decode_b64_jpeg(value: dict[str, Any]) -> np.ndarray[Any, Any]:
     assert value["type"] == "base64"
     image = cv2.imdecode(np.frombuffer(base64.b64decode(value["value"]), np.uint8), 1)
     assert image is not None
@@ -136,7 +136,8 @@ def error_of(response: Any, status: int) -> str:
         ("/workflows/run", {"specification": spec(), "inputs": {}}, 422,
          "inputs.image: missing image input"),
         ("/workflows/run", {"specification": spec(), "inputs": {"image": {"type": "url",
-         "value": "http://example.com/a.jpg"}}}, 422, "inputs.image: image type 'url'"),
+         "value": "http://example.com/a.jpg"}}}, 422,
+         "inputs.image: image URLs are off: list the host in http.image_urls.allow"),
         ("/workflows/run", {"specification": spec(), "inputs": {"image": "%%%"}}, 422,
          "inputs.image: not valid base64"),
         ("/workflows/run", {"specification": spec(), "inputs": {"image": b64(b"not an image")}},

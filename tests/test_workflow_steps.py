@@ -137,7 +137,7 @@ def test_v5_layout_decodes_like_v8(shared_models: Path) -> None:
     np.testing.assert_allclose(boxes_v5, boxes_v8)
 
 
-def qr_image(*texts: str) -> np.ndarray:
+def qr_image(*texts: str) -> np.ndarray[Any, Any]:
     tiles = []
     for text in texts:
         code = cv2.QRCodeEncoder.create().encode(text)
@@ -155,7 +155,7 @@ EAN_PARITY = ["LLLLLL", "LLGLGG", "LLGGLG", "LLGGGL", "LGLLGG",
               "LGGLLG", "LGGGLL", "LGLGLG", "LGLGGL", "LGGLGL"]  # fmt: skip
 
 
-def ean13_image(first12: str) -> tuple[np.ndarray, str]:
+def ean13_image(first12: str) -> tuple[np.ndarray[Any, Any], str]:
     """An EAN-13 barcode drawn from the standard's encoding tables."""
     digits = [int(d) for d in first12]
     check = (10 - sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10) % 10

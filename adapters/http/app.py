@@ -9,19 +9,30 @@ metrics (`health`), the result history (`results`), workflows on uploaded images
 from __future__ import annotations
 
 import asyncio
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 
 from fastapi import Depends, FastAPI
 
 from adapters.http.dashboard import dashboard_router
 from adapters.http.errors import COMMON_ERRORS, JsonResponse, install_error_handlers
 from adapters.http.health import health_router
+from adapters.http.image_inputs import ImageFetcher
+from adapters.http.instill import instill_router
 from adapters.http.middleware import BodySizeLimit, api_key_check
 from adapters.http.results import results_router
-from adapters.http.streams import stream_router
+from adapters.http.stream_manager import stream_manager_router
+from adapters.http.streams import ConsumeBuffer, stream_router
 from adapters.http.triggers import TriggerRoutes, trigger_router
+from adapters.http.workflow_runs import WorkflowRuns
 from adapters.http.workflows import workflow_router
 from gateway.config import HttpConfig
 from gateway.core import Core
+
+try:
+    VERSION = package_version("inspection-gateway")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    VERSION = "0.0.0+source"
 
 
 def create_app(config: HttpConfig, core: Core, closing: asyncio.Event) -> FastAPI:
@@ -29,7 +40,7 @@ def create_app(config: HttpConfig, core: Core, closing: asyncio.Event) -> FastAP
     api_key = config.api_key.get_secret_value().encode() if config.api_key else None
     app = FastAPI(
         title="Inspection gateway",
-        version="0.1.0",
+        version=VERSION,
         description="Triggered visual inspection over HTTP, MQTT, Modbus and OPC UA.",
         default_response_class=JsonResponse,
         dependencies=[Depends(api_key_check(api_key))],
@@ -39,9 +50,18 @@ def create_app(config: HttpConfig, core: Core, closing: asyncio.Event) -> FastAP
     install_error_handlers(app)
     app.state.triggers = TriggerRoutes(core, config)  # its caches, for inspection
     app.include_router(trigger_router(app.state.triggers))
-    app.include_router(stream_router(core, config))
+    continuous = ConsumeBuffer(config.consume_kept)
+    core.bus.subscribe(continuous.add)
+    runs = WorkflowRuns(core.workflows, ImageFetcher(config.image_urls))
+    app.include_router(stream_manager_router(core, config, runs, continuous))
+    app.include_router(stream_router(core, config, continuous))
     app.include_router(health_router(core))
-    app.include_router(workflow_router(core.workflows))
+    app.include_router(
+        workflow_router(
+            runs, gateway_id=core.gateway_id, version=VERSION, workspace=config.workspace
+        )
+    )
+    app.include_router(instill_router(runs))
     if core.history is not None:
         app.include_router(results_router(core.history))
     app.include_router(dashboard_router(core, closing))

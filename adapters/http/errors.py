@@ -44,17 +44,21 @@ class JsonResponse(JSONResponse):
 class ApiError(Exception):
     """A request refused with a shared code; the status follows the code unless given."""
 
-    def __init__(self, code: ErrorCode, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, status: int | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.status = status or STATUS_FOR_CODE[code]
+        self.extra = extra
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JsonResponse(error_body(exc.code, str(exc)), status_code=exc.status, headers=headers)
+        body = error_body(exc.code, str(exc), **exc.extra)
+        return JsonResponse(body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> Response:
@@ -158,6 +162,7 @@ class Readiness(BaseModel):
 class WorkflowAnswer(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    outputs: list[dict[str, Any]]
-    passed: bool | None = Field(alias="pass")
-    steps_ms: dict[str, float]
+    outputs: list[dict[str, Any]] = Field(description="one entry per image, in order")
+    passed: bool | None = Field(alias="pass", description="every image passed")
+    pass_each: list[bool | None] = Field(description="pass of each image, in order")
+    steps_ms: dict[str, float] = Field(description="per step, summed over the images")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+import orjson
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,23 +23,46 @@ OPEN_PREFIXES: Final = ("/dashboard/",)
 hold no data."""
 TOKEN_IN_QUERY_PATHS: Final = frozenset({"/events"})
 """Browsers cannot set headers on an EventSource: the key may come as `?access_token=`."""
+KEY_MISSING: Final = (
+    "missing or wrong API key: send `Authorization: Bearer <key>`, `?api_key=<key>` "
+    "or `api_key` in the JSON body"
+)
+
+
+async def presented_keys(request: Request) -> list[str]:
+    """Every place a client may have put the key, as the clients we replace send it: the
+    `Authorization` header with or without `Bearer` (Instill sends either), `?api_key=` and
+    `api_key` in a JSON body (Roboflow's SDK, on GET requests too)."""
+    keys = []
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        keys.append(token.strip() if scheme.lower() == "bearer" else header.strip())
+    keys.extend(request.query_params.getlist("api_key"))
+    if request.url.path in TOKEN_IN_QUERY_PATHS:
+        keys.extend(request.query_params.getlist("access_token"))
+    if not keys and "json" in request.headers.get("content-type", "json"):
+        with contextlib.suppress(orjson.JSONDecodeError):  # a bad body is the route's to refuse
+            body = orjson.loads(await request.body() or b"null")
+            if isinstance(body, dict) and isinstance(body.get("api_key"), str):
+                keys.append(body["api_key"])
+    return keys
 
 
 def api_key_check(api_key: bytes | None) -> Callable[[Request], Awaitable[None]]:
-    """A dependency refusing (401) a request without `Authorization: Bearer <api_key>`."""
+    """A dependency refusing (401) a request that does not present `api_key`; each key
+    presented is compared in constant time."""
 
     async def authorise(request: Request) -> None:
         path = request.url.path
         if api_key is None or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if path in TOKEN_IN_QUERY_PATHS and "access_token" in request.query_params:
-            scheme, token = "bearer", request.query_params["access_token"]
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), api_key):
-            raise ApiError(
-                ErrorCode.BAD_REQUEST, "missing or wrong API key (Authorization: Bearer)", 401
-            )
+        matches = [
+            secrets.compare_digest(key.encode("utf-8", "surrogatepass"), api_key)
+            for key in await presented_keys(request)
+        ]
+        if not any(matches):
+            raise ApiError(ErrorCode.BAD_REQUEST, KEY_MISSING, 401)
 
     return authorise
 

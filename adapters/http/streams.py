@@ -1,6 +1,6 @@
-"""Stream routes: list and status, pause / resume / terminate, mode, continuous results
-(`consume`), the latest frame, and image outputs of recent results by URL. Under `/streams` and,
-shaped as Roboflow's stream manager answers, under `/inference_pipelines`."""
+"""Stream routes under `/streams`: list and status, pause / resume / terminate, mode,
+continuous results (`consume`), the latest frame, and image outputs of recent results by URL.
+Roboflow's stream manager (`/inference_pipelines`) is `stream_manager`, on the same buffers."""
 
 from __future__ import annotations
 
@@ -51,6 +51,10 @@ class ConsumeBuffer:
             queue.clear()
         return taken
 
+    def forget(self, stream_id: str) -> None:
+        """A stream that is gone (removed at run time): its results go with it."""
+        self._results.pop(stream_id, None)
+
 
 class RecentOutputImages:
     """The JPEG image outputs of the last `kept` results that had any, for `url` transport:
@@ -70,11 +74,18 @@ class RecentOutputImages:
         return self._images.get((stream_id, result_id), {}).get(path)
 
 
-def _consume_body(stream_id: str, results: list[InspectionResult]) -> dict[str, Any]:
+def consume_body(
+    stream_id: str, results: list[InspectionResult], excluded: list[str] | None = None
+) -> dict[str, Any]:
+    """Roboflow's `consume` answer: outputs (less `excluded`) and each frame's metadata."""
     bodies = [orjson.loads(encode_result(result, ImageTransport.INLINE)) for result in results]
+    left_out = set(excluded or ())
     return {
         "status": "success",
-        "outputs": [body["outputs"] for body in bodies],
+        "outputs": [
+            {name: value for name, value in body["outputs"].items() if name not in left_out}
+            for body in bodies
+        ],
         "frames_metadata": [
             {
                 "source_id": stream_id,
@@ -124,11 +135,9 @@ def _latest_frame(dispatcher: Dispatcher) -> Callable[[str, int], Awaitable[Resp
     return latest_frame
 
 
-def stream_router(core: Core, config: HttpConfig) -> APIRouter:
+def stream_router(core: Core, config: HttpConfig, continuous: ConsumeBuffer) -> APIRouter:
     router = APIRouter(responses=answers(ErrorBody, 404))
     dispatcher = core.dispatcher
-    continuous = ConsumeBuffer(config.consume_kept)
-    core.bus.subscribe(continuous.add)
     output_images = RecentOutputImages(config.output_images_kept)
     core.bus.subscribe(output_images.add)
 
@@ -136,22 +145,14 @@ def stream_router(core: Core, config: HttpConfig) -> APIRouter:
     async def list_streams() -> dict[str, Any]:
         return {"streams": [snapshot.to_dict() for snapshot in dispatcher.snapshots()]}
 
-    @router.get("/inference_pipelines/list", tags=["roboflow"])
-    async def roboflow_list() -> dict[str, Any]:
-        return {"status": "success", "pipelines": list(dispatcher.stream_ids)}
-
     _add_control_routes(router, dispatcher)
 
+    @router.get("/streams/{stream_id}/consume", tags=["streams"])
     async def consume(stream_id: str) -> dict[str, Any]:
         """Results of continuous runs since the last call (oldest first), as Roboflow's
         inference pipelines answer `consume`."""
         dispatcher.snapshot(stream_id)
-        return _consume_body(stream_id, continuous.take(stream_id))
-
-    router.add_api_route("/streams/{stream_id}/consume", consume, methods=["GET"], tags=["streams"])
-    router.add_api_route(
-        "/inference_pipelines/{stream_id}/consume", consume, methods=["GET"], tags=["roboflow"]
-    )
+        return consume_body(stream_id, continuous.take(stream_id))
 
     @router.post("/streams/{stream_id}/mode", tags=["streams"])
     async def set_mode(stream_id: str, body: ModeRequest) -> dict[str, Any]:
@@ -162,10 +163,6 @@ def stream_router(core: Core, config: HttpConfig) -> APIRouter:
     @router.get("/streams/{stream_id}", tags=["streams"])
     async def stream_status(stream_id: str) -> dict[str, Any]:
         return dispatcher.snapshot(stream_id).to_dict()
-
-    @router.get("/inference_pipelines/{pipeline_id}/status", tags=["roboflow"])
-    async def roboflow_status(pipeline_id: str) -> dict[str, Any]:
-        return {"status": "success", "report": dispatcher.snapshot(pipeline_id).to_dict()}
 
     router.add_api_route(
         "/streams/{stream_id}/results/{result_id}/outputs/{path}",
@@ -179,20 +176,20 @@ def stream_router(core: Core, config: HttpConfig) -> APIRouter:
 
 
 def _add_control_routes(router: APIRouter, dispatcher: Dispatcher) -> None:
-    """pause / resume / terminate and the latest frame, under both prefixes."""
+    """pause / resume / terminate, and the latest frame (under both prefixes)."""
     actions: dict[str, Callable[[str], Awaitable[None] | None]] = {
         "pause": dispatcher.pause,
         "resume": dispatcher.resume,
         "terminate": dispatcher.terminate,
     }
+    for verb, action in actions.items():
+        router.add_api_route(
+            f"/streams/{{stream_id}}/{verb}",
+            _control(dispatcher, action),
+            methods=["POST"],
+            tags=["streams"],
+        )
     for prefix, tag in (("/streams", "streams"), ("/inference_pipelines", "roboflow")):
-        for verb, action in actions.items():
-            router.add_api_route(
-                f"{prefix}/{{stream_id}}/{verb}",
-                _control(dispatcher, action),
-                methods=["POST"],
-                tags=[tag],
-            )
         router.add_api_route(
             f"{prefix}/{{stream_id}}/latest_frame",
             _latest_frame(dispatcher),

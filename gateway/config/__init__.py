@@ -18,7 +18,7 @@ from gateway.config.cameras import (
     VideoFileSourceConfig,
 )
 from gateway.config.gateway import GatewayConfig
-from gateway.config.http import HttpConfig
+from gateway.config.http import HttpConfig, ImageUrlConfig
 from gateway.config.loader import (
     DEFAULT_CONFIG_NAME,
     ConfigError,
@@ -82,6 +82,7 @@ __all__ = [
     "GatewayConfig",
     "HistoryConfig",
     "HttpConfig",
+    "ImageUrlConfig",
     "LatestFramePolicy",
     "LoggingConfig",
     "ModbusClientConfig",

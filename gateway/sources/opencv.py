@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cv2
 
-from gateway.capture import Image, SourceError
+from gateway.capture import Image, SourceEnded, SourceError
 from gateway.redact import redact
 
 
@@ -57,7 +57,9 @@ class OpenCVSource:
         if self._capture is None:
             return None
         ok, image = self._capture.read()
-        if not ok and self._is_file and self._loop:
+        if not ok and self._is_file:
+            if not self._loop:
+                raise SourceEnded(self.description)
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, image = self._capture.read()
         return image if ok else None  # type: ignore[return-value]

@@ -101,7 +101,7 @@ class Workflow:
         return {"outputs": run.outputs, "pass": run.passed, "steps_ms": run.steps_ms}
 
 
-def _as_image(value: Any) -> np.ndarray:
+def _as_image(value: Any) -> np.ndarray[Any, Any]:
     if isinstance(value, np.ndarray):
         return value
     image = cv2.imread(str(value), cv2.IMREAD_COLOR)

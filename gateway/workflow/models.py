@@ -38,7 +38,7 @@ class LoadedModel:
     output_names: tuple[str, ...]
     class_names: tuple[str, ...] | None
 
-    def run(self, tensor: np.ndarray, outputs: list[str] | None = None) -> list[Any]:
+    def run(self, tensor: np.ndarray[Any, Any], outputs: list[str] | None = None) -> list[Any]:
         result: list[Any] = self.session.run(outputs, {self.input_name: tensor})
         return result
 

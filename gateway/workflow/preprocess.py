@@ -58,7 +58,7 @@ def letterbox(
     return padded, scale, (float(left), float(top))  # type: ignore[return-value]
 
 
-def to_tensor(image: np.ndarray, spec: TensorSpec) -> npt.NDArray[Any]:
+def to_tensor(image: np.ndarray[Any, Any], spec: TensorSpec) -> npt.NDArray[Any]:
     """A BGR or grey HxW(x3) uint8 image as a 1x3xHxW tensor: (pixel * scale - mean) / std."""
     resized: npt.NDArray[Any] = image
     if image.ndim == 2:

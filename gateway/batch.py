@@ -32,7 +32,8 @@ class BatchInput:
 
     path: Path
     name: str
-    """Its folder under OUT: the path relative to the folder it was found in."""
+    """Its folder under OUT: the path relative to the folder it was found in, without the
+    extension for an image (`shots/part_001`), with it for a video (`line.avi/frame_000001`)."""
     video: bool
 
     def total(self, every: int) -> int:
@@ -75,10 +76,13 @@ def find_inputs(inputs: Sequence[Path]) -> list[BatchInput]:
             for path in sorted(p for p in given.rglob("*") if p.is_file()):
                 suffix = path.suffix.lower()
                 if suffix in IMAGE_SUFFIXES or suffix in VIDEO_SUFFIXES:
-                    name = f"{given.name}/{path.relative_to(given).as_posix()}"
-                    found.append(BatchInput(path, name, suffix in VIDEO_SUFFIXES))
+                    video = suffix in VIDEO_SUFFIXES
+                    relative = path.relative_to(given)
+                    shown = relative if video else relative.with_suffix("")
+                    found.append(BatchInput(path, f"{given.name}/{shown.as_posix()}", video))
         elif given.is_file():
-            found.append(BatchInput(given, given.name, given.suffix.lower() in VIDEO_SUFFIXES))
+            video = given.suffix.lower() in VIDEO_SUFFIXES
+            found.append(BatchInput(given, given.name if video else given.stem, video))
         else:
             raise FileNotFoundError(f"no such file or folder: {given}")
     names = [source.name for source in found]
@@ -230,7 +234,8 @@ class BatchRunner:
         (self.out_dir / "aggregated_results.jsonl").write_bytes(
             b"".join(orjson.dumps(record) + b"\n" for record in records)
         )
-        names = [name for name, _ in self.workflow.output_selectors]
+        # an output named `pass` is the verdict column already
+        names = [name for name, _ in self.workflow.output_selectors if name != "pass"]
         with (self.out_dir / "aggregated_results.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["input", "frame", "pass", *names])

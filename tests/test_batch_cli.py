@@ -68,15 +68,18 @@ def test_folder_and_video_give_results_and_an_aggregated_csv(tmp_path: Path) -> 
                        "--threads", "2", "-o", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "10 processed, 0 already done, 0 failed, of 10" in done.stderr
-    first = json.loads((out / "shots" / "part_0.png" / "results.json").read_text())
+    first = json.loads((out / "shots" / "part_0" / "results.json").read_text())
     assert first["outputs"]["serial"] == "SN-000" and first["pass"] is True
     assert first["outputs"]["drawn"] == "drawn.jpg"  # written beside, not inlined
-    drawn = cv2.imread(str(out / "shots" / "part_0.png" / "drawn.jpg"))
+    drawn = cv2.imread(str(out / "shots" / "part_0" / "drawn.jpg"))
     assert drawn is not None and drawn.shape == (320, 320, 3)
     frames = sorted(p.parent.name for p in (out / "line.avi").glob("*/results.json"))
     assert frames == ["frame_000000", "frame_000010", "frame_000020"]
     with (out / "aggregated_results.csv").open() as handle:
+        header = next(csv.reader(handle))
+        handle.seek(0)
         rows = list(csv.DictReader(handle))
+    assert header == ["input", "frame", "pass", "serial", "drawn"]  # one `pass`: the verdict
     assert [r["serial"] for r in rows] == [
         "", "XX-9", "SN-000", "SN-001", "SN-002", "SN-003", "SN-004", "SN-V00", "SN-V10", "SN-V20"
     ]  # fmt: skip

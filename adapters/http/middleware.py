@@ -15,9 +15,10 @@ from adapters.http.errors import ApiError, JsonResponse
 from gateway.model import ErrorCode
 from gateway.wire import error_body
 
-OPEN_PATHS: Final = frozenset({"/healthz", "/readyz", "/"})
-"""No API key needed: health probes and the dashboard's page (it holds no data; it asks for
-the key and sends it with every request it makes)."""
+OPEN_PATHS: Final = frozenset({"/healthz", "/readyz", "/", "/info"})
+"""No API key needed: health probes, the server's name and version (Roboflow's SDK asks
+`/info` without a key) and the dashboard's page (it holds no data; it asks for the key and
+sends it with every request it makes)."""
 OPEN_PREFIXES: Final = ("/dashboard/",)
 """The page's own scripts and styles: a `<script>` or `<link>` cannot send a header, and they
 hold no data."""

@@ -64,18 +64,20 @@ def decode_b64_jpeg(value: dict[str, Any]) -> np.ndarray[Any, Any]:
     return image
 
 
-def config(**top: Any) -> Any:
-    return make_config(
-        workflows={
-            "demo": {"path": "gateway/defaults/part_inspection.yaml"},
-            "qr": {
-                "specification": spec(0.1),
-                "version": "2",
-                "versions": {"1": {"specification": spec(0.99)}},
-            },
+def qr_workflows(demo: str = "gateway/defaults/part_inspection.yaml") -> dict[str, Any]:
+    """`qr` in two versions (v2 current: threshold 0.1; v1: 0.99) and a `demo` for the stream."""
+    return {
+        "demo": {"path": demo},
+        "qr": {
+            "specification": spec(0.1),
+            "version": "2",
+            "versions": {"1": {"specification": spec(0.99)}},
         },
-        **top,
-    )
+    }
+
+
+def config(**top: Any) -> Any:
+    return make_config(workflows=qr_workflows(), **top)
 
 
 async def test_inline_specification_with_base64_image() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import gateway_in_thread, make_config
-from tests.test_http_workflows import qr_png, spec
+from tests.test_http_workflows import qr_png, qr_workflows
 
 TOKEN = "instill-token-3"
 
@@ -23,14 +23,7 @@ TOKEN = "instill-token-3"
 @pytest.fixture(scope="module")
 def gateway_url() -> Iterator[str]:
     config = make_config(
-        workflows={
-            "qr": {
-                "specification": spec(0.1),
-                "version": "2",
-                "versions": {"1": {"specification": spec(0.99)}},
-            },
-            "demo": {"path": "tests/part_present.yaml"},
-        },
+        workflows=qr_workflows("tests/part_present.yaml"),
         http={"api_key": TOKEN},
     )
     with gateway_in_thread(config) as (_, url, _):

@@ -29,7 +29,9 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_video(path, ConveyorScene(160, 120), frames=40, fps=20.0)
 
 
-def collect(video: Path, **options: float) -> tuple[list[tuple[int, float]], threading.Event]:
+def collect(
+    video: Path, max_fps: float | None = None
+) -> tuple[list[tuple[int, float]], threading.Event]:
     seen: list[tuple[int, float]] = []
     ended = threading.Event()
 
@@ -38,7 +40,9 @@ def collect(video: Path, **options: float) -> tuple[list[tuple[int, float]], thr
         seen.append((frame.frame_id, frame.video_time_s))
         assert 0.0 <= result.outputs["fraction"] <= 1.0
 
-    pipeline = VideoPipeline.init_with_workflow(video, DARK_AREA, sink, on_end=ended.set, **options)
+    pipeline = VideoPipeline.init_with_workflow(
+        video, DARK_AREA, sink, on_end=ended.set, max_fps=max_fps
+    )
     pipeline.start()
     assert pipeline.join(60), "the pipeline did not end with the video"
     assert pipeline.error is None

@@ -19,7 +19,7 @@ from inference_sdk.http.errors import HTTPCallErrorError
 from gateway.sources.scene import ConveyorScene
 from simulators.camera import write_video
 from tests.conftest import gateway_in_thread, make_config
-from tests.test_http_workflows import qr_png, spec
+from tests.test_http_workflows import qr_png, qr_workflows, spec
 
 KEY = "plant-key-7"
 
@@ -45,14 +45,7 @@ def qr_image(text: str) -> np.ndarray[Any, Any]:
 
 def config(**top: Any) -> Any:
     return make_config(
-        workflows={
-            "qr": {
-                "specification": spec(0.1),
-                "version": "2",
-                "versions": {"1": {"specification": spec(0.99)}},
-            },
-            "demo": {"path": "tests/part_present.yaml"},
-        },
+        workflows=qr_workflows("tests/part_present.yaml"),
         http={"api_key": KEY, "workspace": "plant"},
         **top,
     )

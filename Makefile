@@ -5,8 +5,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# Roboflow's CLI, driven by the tests as users run it; a virtualenv of its own, since it pins
+# an older pydantic than the gateway's.
+RF_CLI_VENV := .venv-roboflow-cli
+RF_CLI      := $(RF_CLI_VENV)/bin/inference
+RF_CLI_PIN  := inference-cli==1.8.3
 # System packages the tests use: a Mosquitto broker (started per test on a free port) and
-# Debian's Chromium (driven by Playwright in the dashboard's browser test).
+# Debian's Chromium (driven by Playwright in the dashboard's browser test), and curl (Instill's
+# documented calls are sent with it).
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo run test system-packages lint typecheck pytest bench model clean
@@ -16,6 +22,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,ocr]"
 	touch $(STAMP)
+
+$(RF_CLI):
+	$(PYTHON) -m venv $(RF_CLI_VENV)
+	$(RF_CLI_VENV)/bin/python -m pip install --quiet "$(RF_CLI_PIN)"
 
 demo: $(STAMP)  ## the whole gateway on simulators (Ctrl-C stops)
 	$(BIN)/gateway demo
@@ -29,6 +39,7 @@ system-packages:
 	@missing=""; \
 	if [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null 2>&1; then missing="mosquitto"; fi; \
 	if ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium"; fi; \
+	if ! command -v curl >/dev/null 2>&1; then missing="$$missing curl"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (MQTT broker and browser for the tests)"; \
 	  $(SUDO) apt-get update -qq && \
@@ -43,7 +54,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(RF_CLI)
 	$(BIN)/pytest
 
 bench: $(STAMP)  ## benchmarks, by hand (not part of the tests)
@@ -56,4 +67,4 @@ model: $(STAMP)  ## retrain the demo's part classifier
 	$(BIN)/python -m simulators.train_part_classifier
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache artifacts
+	rm -rf $(VENV) $(RF_CLI_VENV) .mypy_cache .ruff_cache .pytest_cache artifacts

@@ -123,6 +123,29 @@ async def test_roboflow_edge_trigger_and_stream_manager() -> None:
         assert (await client.post("/inference_pipelines/cam/trigger")).json()["success"] is True
 
 
+async def test_roboflow_edge_trigger_answers_200_whatever_the_body() -> None:
+    """Roboflow's edge trigger promises `200` with `success`: a body that is not JSON, not
+    UTF-8 or a form is a BAD_REQUEST result, not a 422."""
+    async with running_gateway(make_config()) as (gateway, client, published):
+        await first_frame(gateway)
+        bodies = [
+            (b"hello", "text/plain"),
+            (b"\xff\xfe{", "application/json"),
+            (b"a=b", "application/x-www-form-urlencoded"),
+            (b"[1, 2]", "application/json"),
+        ]
+        for content, content_type in bodies:
+            response = await client.post(
+                "/inference_pipelines/cam/trigger",
+                content=content,
+                headers={"content-type": content_type},
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["success"] is False and body["error"]["name"] == "BAD_REQUEST"
+        assert [r.error_code.name for r in published] == ["BAD_REQUEST"] * len(bodies)
+
+
 async def test_async_trigger_answers_202_then_the_job_holds_the_result() -> None:
     async with running_gateway(make_config()) as (gateway, client, published):
         await first_frame(gateway)

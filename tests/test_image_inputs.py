@@ -104,6 +104,9 @@ async def test_data_uri_and_one_item_list() -> None:
             assert [out["serial"] for out in body["outputs"]] == ["SN-9"]
         status, body = await run(client, [])
         assert status == 422 and body["message"] == "inputs.image: an empty list of images"
+        status, body = await run(client, [uri] * 65)  # every image is decoded before the runs
+        assert status == 422
+        assert body["message"] == "inputs.image: over 64 images (http.max_batch_images)"
 
 
 async def test_batch_images_must_agree_in_count() -> None:

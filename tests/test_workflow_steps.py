@@ -356,3 +356,13 @@ def test_step_definition_errors(shared_models: Path, step: dict[str, Any], expec
     assert any(str(problem).startswith(expected) for problem in caught.value.problems), [
         str(p) for p in caught.value.problems
     ]
+
+
+def test_ocr_reading_order_keeps_a_row_together_across_any_band_edge() -> None:
+    from gateway.workflow.steps.ocr import reading_order
+
+    def line(text: str, x: float, y: float) -> dict[str, Any]:
+        return {"text": text, "box": [[x, y], [x + 40, y], [x + 40, y + 20], [x, y + 20]]}
+
+    found = [line("2024", 120, 49.8), line("LOT", 10, 50.3), line("next", 10, 90)]
+    assert [entry["text"] for entry in reading_order(found)] == ["LOT", "2024", "next"]

@@ -52,7 +52,9 @@ def create_app(config: HttpConfig, core: Core, closing: asyncio.Event) -> FastAP
     app.include_router(trigger_router(app.state.triggers))
     continuous = ConsumeBuffer(config.consume_kept)
     core.bus.subscribe(continuous.add)
-    runs = WorkflowRuns(core.workflows, ImageFetcher(config.image_urls))
+    runs = WorkflowRuns(
+        core.workflows, ImageFetcher(config.image_urls), max_images=config.max_batch_images
+    )
     app.include_router(stream_manager_router(core, config, runs, continuous))
     app.include_router(stream_router(core, config, continuous))
     app.include_router(health_router(core))

@@ -149,10 +149,17 @@ class WorkflowRuns:
     """Finds, prepares and runs workflows for the HTTP routes."""
 
     def __init__(
-        self, library: WorkflowLibrary, fetcher: ImageFetcher, run_timeout_s: float = 60.0
+        self,
+        library: WorkflowLibrary,
+        fetcher: ImageFetcher,
+        *,
+        max_images: int = 64,
+        run_timeout_s: float = 60.0,
     ) -> None:
         self.library = library
         self.fetcher = fetcher
+        self.max_images = max_images
+        """Images one request may carry: each is decoded before the first run."""
         self.run_timeout_s = run_timeout_s
 
     def named(self, name: str, version: str | None = None) -> CompiledWorkflow:
@@ -183,11 +190,16 @@ class WorkflowRuns:
     ) -> Prepared:
         """Each (where, inputs): its images decoded (a list: a batch) and parameters bound."""
         runs: list[tuple[dict[str, Image], dict[str, Any]]] = []
+        count = 0
         for where, inputs in inputs_per_run:
             images: dict[str, Image | list[Image]] = {}
             overrides = {}
             for name, value in inputs.items():
                 if name in workflow.image_inputs:
+                    count += len(value) if isinstance(value, list) else 1
+                    if count > self.max_images:
+                        message = f"over {self.max_images} images (http.max_batch_images)"
+                        raise BadInput(f"{where}.{name}", message)
                     images[name] = await read_images(f"{where}.{name}", value, self.fetcher)
                 else:
                     overrides[name] = value

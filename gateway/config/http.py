@@ -50,6 +50,9 @@ class HttpConfig(StrictModel):
         32, ge=0, le=10_000, description="recent results whose image outputs can be fetched by URL"
     )
     image_urls: ImageUrlConfig = Field(default_factory=ImageUrlConfig)
+    max_batch_images: int = Field(
+        64, ge=1, le=10_000, description="images one workflow request may carry (all decoded)"
+    )
     workspace: str | None = Field(
         None,
         description="Roboflow workspace name named-workflow routes must use; unset: any",

@@ -56,12 +56,36 @@ class Ocr(Step[OcrFields]):
                 lines.append(
                     {"text": str(text), "confidence": round(float(score), 4), "box": points}
                 )
-        lines.sort(key=lambda line: (line["box"][0][1] // 10, line["box"][0][0]))
+        lines = reading_order(lines)
         return {
             "text": " ".join(line["text"] for line in lines),
             "lines": lines,
             "confidence": min((line["confidence"] for line in lines), default=0.0),
         }
+
+
+def reading_order(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Top to bottom, and left to right within a row: boxes whose vertical middles lie within
+    half a box height of each other share a row (fixed bands would split a row whose boxes sit
+    a pixel apart across a band edge)."""
+    rows: list[list[dict[str, Any]]] = []
+    for line in sorted(lines, key=_middle_y):
+        height = _height(line)
+        if rows and abs(_middle_y(line) - _middle_y(rows[-1][0])) <= height / 2:
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [line for row in rows for line in sorted(row, key=lambda item: item["box"][0][0])]
+
+
+def _middle_y(line: dict[str, Any]) -> float:
+    ys = [float(y) for _, y in line["box"]]
+    return (min(ys) + max(ys)) / 2
+
+
+def _height(line: dict[str, Any]) -> float:
+    ys = [float(y) for _, y in line["box"]]
+    return max(ys) - min(ys)
 
 
 def _seq(value: Any) -> Any:

@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# GStreamer's RTSP server under Debian's python3: the RTSP camera simulator
+GSTREAMER := python3-gi gir1.2-gst-rtsp-server-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-rtsp \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
 # Roboflow's CLI, driven by the tests as users run it; a virtualenv of its own, since it pins
 # an older pydantic than the gateway's.
 RF_CLI_VENV := .venv-roboflow-cli
@@ -40,8 +43,10 @@ system-packages:
 	if [ ! -x /usr/sbin/mosquitto ] && ! command -v mosquitto >/dev/null 2>&1; then missing="mosquitto"; fi; \
 	if ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium"; fi; \
 	if ! command -v curl >/dev/null 2>&1; then missing="$$missing curl"; fi; \
+	if ! /usr/bin/python3 simulators/rtsp_server.py --check 2>/dev/null; then \
+	  missing="$$missing $(GSTREAMER)"; fi; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing$$missing (MQTT broker and browser for the tests)"; \
+	  echo "installing$$missing (MQTT broker, browser, curl and RTSP server for the tests)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+import structlog
 
 from gateway.config import ReconnectConfig
 from gateway.model import ErrorCode, GatewayError
@@ -24,6 +25,7 @@ from gateway.redact import redact
 from gateway.supervise import Backoff
 
 Image = npt.NDArray[np.uint8]
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class CaptureBuffer:
         self._reconnects = 0
         self._last_error: str | None = None
         self._ended = threading.Event()
+        self._was_delivering = False
 
     @property
     def source(self) -> FrameSource:
@@ -123,28 +126,36 @@ class CaptureBuffer:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
+        """Start reading. A grabber a stop left blocked in the camera (a stalled read) is
+        waited for by the new one before it opens the camera: never two readers at once."""
+        if self._thread is not None and self._thread.is_alive() and not self._stop.is_set():
             return
         with self._new_frame:  # frames from before a stop are never used after it
             self._frames.clear()
             self._arrivals.clear()
-        self._stop.clear()
+        previous = self._thread
+        self._stop = stop = threading.Event()  # each grabber has its own
         self._ended.clear()
-        self._thread = threading.Thread(target=self._run, name=f"grab-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(stop, previous), name=f"grab-{self.name}", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop reading; returns within `timeout_s` even if the grabber is blocked in the
+        camera (it exits when its read returns, and uses no frame after that)."""
         self._stop.set()
         with self._new_frame:
             self._new_frame.notify_all()
         if self._thread is not None:
             self._thread.join(timeout_s)
-            self._thread = None
         self._connected = False
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event, previous: threading.Thread | None) -> None:
+        if previous is not None:
+            previous.join()  # the old reader is still in the camera: let it leave first
         backoff = Backoff(self._reconnect)
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
                 self._source.open()
             except SourceError as exc:
@@ -152,30 +163,61 @@ class CaptureBuffer:
             except Exception as exc:  # a backend failure must not kill the grabber
                 self._last_error = redact(f"{type(exc).__name__}: {exc}")
             else:
-                self._connected = True
+                with self._new_frame:  # frames from before an outage are never served after
+                    self._frames.clear()
+                    self._arrivals.clear()
+                self._connected = not stop.is_set()
                 self._last_error = None
                 try:
-                    if self._grab_until_lost():
+                    if self._grab_until_lost(stop):
                         backoff.reset()
                 finally:
                     self._connected = False
                     self._source.close()
                 with self._new_frame:
                     self._new_frame.notify_all()  # waiters learn the camera is gone
-            if self._ended.is_set() or self._stop.wait(backoff.next_delay()):
+            if self._ended.is_set() or stop.is_set():
+                self._log_end()
+                break
+            delay = backoff.next_delay()
+            log.warning(
+                "camera lost" if self._was_delivering else "camera not reachable",
+                stream=self.name,
+                camera=self._source.description,
+                reason=self._last_error,
+                retry_in_s=round(delay, 2),
+            )
+            self._was_delivering = False
+            if stop.wait(delay):
                 break
             self._reconnects += 1
 
-    def _grab_until_lost(self) -> bool:
+    def _log_end(self) -> None:
+        if self._ended.is_set():
+            log.info("camera ended", stream=self.name, camera=self._source.description)
+
+    def _log_delivering(self, image: Image) -> None:
+        """The first frame after (re)connecting: what the camera delivers."""
+        self._was_delivering = True
+        log.info(
+            "camera reconnected" if self._reconnects else "camera connected",
+            stream=self.name,
+            camera=self._source.description,
+            width=int(image.shape[1]),
+            height=int(image.shape[0]),
+            reconnects=self._reconnects,
+        )
+
+    def _grab_until_lost(self, stop: threading.Event) -> bool:
         """Read frames until the camera is lost or we are stopped; True if any frame came."""
         got_any = False
         fps = self._source.paced_fps
         interval = 1.0 / fps if fps else 0.0
         due = time.monotonic()
-        while not self._stop.is_set():
+        while not stop.is_set():
             if interval:
                 delay = due - time.monotonic()
-                if delay > 0 and self._stop.wait(delay):
+                if delay > 0 and stop.wait(delay):
                     return got_any
                 due = max(due + interval, time.monotonic() - interval)
             try:
@@ -187,9 +229,13 @@ class CaptureBuffer:
             except Exception as exc:
                 self._last_error = redact(f"{type(exc).__name__}: {exc}")
                 return got_any
+            if stop.is_set():
+                return got_any  # stopped while the read blocked: this frame is from before
             if image is None:
                 self._last_error = f"lost {self._source.description}"
                 return got_any
+            if not got_any:
+                self._log_delivering(image)
             got_any = True
             self._publish(image)
         return got_any

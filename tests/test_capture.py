@@ -138,3 +138,62 @@ def test_a_failed_open_is_the_reported_error() -> None:
         assert "no camera" in away.value.error.message
     finally:
         buffer.stop()
+
+
+class BlockingCamera:
+    """A stalled network camera: read 1 blocks until released, read 2 returns at once, later
+    reads block until the test ends. Each image is filled with its read's number."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.done = threading.Event()
+        self.reading = threading.Event()
+        self.reads = 0
+        self.readers = 0
+        self.most_readers = 0
+        self.lock = threading.Lock()
+
+    description = "blocking camera"
+    paced_fps = None
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Image | None:
+        with self.lock:
+            self.reads += 1
+            number = self.reads
+            self.readers += 1
+            self.most_readers = max(self.most_readers, self.readers)
+        self.reading.set()
+        if number == 1:
+            self.release.wait(10)
+        elif number > 2:
+            self.done.wait(10)
+        with self.lock:
+            self.readers -= 1
+        return np.full((4, 4, 3), number, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def test_stop_during_a_blocked_read_returns_and_a_restart_never_adds_a_second_reader() -> None:
+    camera = BlockingCamera()
+    capture = CaptureBuffer("cam", camera)
+    capture.start()
+    assert camera.reading.wait(5)
+    capture.stop(timeout_s=0.2)  # returns although the read is still blocked
+    capture.start()
+    time.sleep(0.2)  # time for a second reader to appear, were one started (none may be)
+    assert camera.readers == 1
+    camera.release.set()
+    deadline = time.monotonic() + 5
+    while capture.latest() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    kept = capture.latest()
+    camera.done.set()
+    capture.stop()
+    assert camera.most_readers == 1
+    # the read that began before the stop was dropped; the first frame kept is the new one's
+    assert kept is not None and int(kept.image[0, 0, 0]) == 2 and kept.frame_id == 1

@@ -33,10 +33,18 @@ class VideoFileSourceConfig(StrictModel):
 
 
 class UrlSourceConfig(StrictModel):
-    """An RTSP or HTTP camera, opened by OpenCV (FFmpeg or GStreamer backend)."""
+    """An RTSP or HTTP camera, read by PyAV (default) or OpenCV."""
 
     type: Literal["url"]
     url: str = Field(min_length=1)
+    backend: Literal["pyav", "opencv"] = Field(
+        "pyav", description="pyav: per-camera timeouts and options; opencv: as before"
+    )
+    open_timeout_s: float = Field(5.0, gt=0, le=120, description="give up connecting after")
+    read_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="no frame for this long: the camera is lost (reconnect)"
+    )
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
 
 
 class UsbSourceConfig(StrictModel):

@@ -13,13 +13,14 @@ from gateway.config import (
     VideoFileSourceConfig,
 )
 from gateway.sources.opencv import OpenCVSource
+from gateway.sources.pyav import PyAVSource
 from gateway.sources.scene import ConveyorScene
 from gateway.sources.synthetic import SyntheticCamera
 
 SourceFactory = Callable[[str, SourceConfig], FrameSource]
 """(stream id, its `source` section) -> the camera; tests pass their own to unplug cameras."""
 
-__all__ = ["OpenCVSource", "SourceFactory", "SyntheticCamera", "build_source"]
+__all__ = ["OpenCVSource", "PyAVSource", "SourceFactory", "SyntheticCamera", "build_source"]
 
 
 def build_source(stream_id: str, config: SourceConfig) -> FrameSource:
@@ -31,7 +32,14 @@ def build_source(stream_id: str, config: SourceConfig) -> FrameSource:
     if isinstance(config, VideoFileSourceConfig):
         return OpenCVSource(str(config.path), is_file=True, loop=config.loop, fps=config.fps)
     if isinstance(config, UrlSourceConfig):
-        return OpenCVSource(config.url)
+        if config.backend == "opencv":
+            return OpenCVSource(config.url)
+        return PyAVSource(
+            config.url,
+            open_timeout_s=config.open_timeout_s,
+            read_timeout_s=config.read_timeout_s,
+            rtsp_transport=config.rtsp_transport,
+        )
     if isinstance(config, UsbSourceConfig):
         size = (config.width, config.height) if config.width and config.height else None
         return OpenCVSource(config.index, fps=config.fps, size=size)

@@ -1,0 +1,140 @@
+"""A real RTSP camera (GStreamer's RTSP server, `simulators/rtsp_server.py`) read by the gateway
+through PyAV: connect and trigger on both frame policies; a stall (SIGSTOP) is noticed within
+the read timeout and answered CAMERA_DISCONNECTED, never with a stale frame; the camera comes
+back after SIGCONT and after a restart, serving no frame from before the outage; stopping and
+starting a stream during a stall does not crash; a stalled camera does not hold up another."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from structlog.testing import capture_logs
+
+from gateway.app import Gateway
+from simulators.rtsp_camera import RtspCamera, rtsp_available
+from tests.conftest import make_config, running_gateway, wait_until
+
+
+@pytest.fixture
+def camera() -> Iterator[RtspCamera]:
+    missing = rtsp_available()
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with RtspCamera(width=320, height=240, fps=30) as rtsp:
+        yield rtsp
+
+
+def rtsp_stream(url: str, **extra: Any) -> dict[str, Any]:
+    source = {"type": "url", "url": url, "open_timeout_s": 3, "read_timeout_s": 2}
+    reconnect = {"initial_s": 0.2, "max_s": 1.0}
+    return {"source": source, "workflow": "demo", "reconnect": reconnect, **extra}
+
+
+def connected(gateway: Gateway, stream: str = "cam") -> bool:
+    return gateway.dispatcher.snapshot(stream).camera.connected
+
+
+async def trigger(client: httpx.AsyncClient, stream: str = "cam") -> dict[str, Any]:
+    body: dict[str, Any] = (await client.post(f"/streams/{stream}/trigger")).json()
+    return body
+
+
+async def test_triggers_on_both_frame_policies(camera: RtspCamera) -> None:
+    streams = {
+        "cam": rtsp_stream(camera.url),
+        "next": rtsp_stream(camera.url, frame_policy={"type": "next", "timeout_ms": 2000}),
+    }
+    async with running_gateway(make_config(streams=streams)) as (gateway, client, _):
+        await wait_until(lambda: connected(gateway) and connected(gateway, "next"), 20)
+        for stream in ("cam", "next"):
+            for _ in range(5):
+                body = await trigger(client, stream)
+                assert body["success"] is True, body
+        latest = client.get("/streams/cam/latest_frame")
+        assert (await latest).headers["content-type"] == "image/jpeg"
+        await wait_until(lambda: gateway.dispatcher.snapshot("cam").camera.fps > 20, 10)
+
+
+async def test_a_stall_is_noticed_and_never_answered_with_a_stale_frame(
+    camera: RtspCamera,
+) -> None:
+    streams = {"cam": rtsp_stream(camera.url)}
+    async with running_gateway(make_config(streams=streams)) as (gateway, client, _):
+        await wait_until(lambda: connected(gateway), 20)
+        assert (await trigger(client))["success"] is True
+        camera.stall()
+        stalled_at = time.time()
+        await wait_until(lambda: not connected(gateway), 15)  # read timeout: 2 s
+        body = await trigger(client)
+        assert body["success"] is False
+        assert body["error"]["name"] == "CAMERA_DISCONNECTED", body
+        assert "camera not connected" in body["error"]["message"]
+        camera.resume()
+        await wait_until(lambda: connected(gateway), 20)
+        await wait_until(lambda: gateway.dispatcher.latest_frame("cam") is not None, 10)
+        frame = gateway.dispatcher.latest_frame("cam")
+        assert frame is not None and frame.captured_at > stalled_at  # nothing from before
+
+
+async def test_a_restarted_camera_reconnects_without_serving_old_frames(
+    camera: RtspCamera,
+) -> None:
+    streams = {"cam": rtsp_stream(camera.url)}
+    with capture_logs() as logs:
+        async with running_gateway(make_config(streams=streams)) as (gateway, client, _):
+            await restart_and_check(camera, gateway, client)
+    events = [entry["event"] for entry in logs if entry.get("stream") == "cam"]
+    assert events[:3] == ["camera connected", "camera lost", "camera reconnected"], events
+    lost = next(entry for entry in logs if entry["event"] == "camera lost")
+    assert lost["reason"] and lost["retry_in_s"] > 0 and lost["camera"] == f"camera {camera.url}"
+
+
+async def restart_and_check(
+    camera: RtspCamera, gateway: Gateway, client: httpx.AsyncClient
+) -> None:
+    await wait_until(lambda: connected(gateway), 20)
+    before = gateway.dispatcher.latest_frame("cam")
+    assert before is not None
+    camera.stop()
+    await wait_until(lambda: not connected(gateway), 15)
+    camera.start()
+    await wait_until(lambda: connected(gateway), 30)
+    await wait_until(lambda: gateway.dispatcher.latest_frame("cam") is not None, 10)
+    after = gateway.dispatcher.latest_frame("cam")
+    assert after is not None and after.captured_at > before.captured_at
+    assert gateway.dispatcher.snapshot("cam").camera.reconnects >= 1
+    assert (await trigger(client))["success"] is True
+
+
+async def test_terminate_and_resume_during_a_stall_do_not_crash(camera: RtspCamera) -> None:
+    streams = {"cam": rtsp_stream(camera.url)}
+    async with running_gateway(make_config(streams=streams)) as (gateway, client, _):
+        await wait_until(lambda: connected(gateway), 20)
+        camera.stall()
+        assert (await client.post("/streams/cam/terminate")).status_code == 200
+        assert (await client.post("/streams/cam/resume")).status_code == 200
+        camera.resume()
+        await wait_until(lambda: connected(gateway), 30)
+        await wait_until(lambda: gateway.dispatcher.latest_frame("cam") is not None, 10)
+        assert (await trigger(client))["success"] is True
+
+
+async def test_a_stalled_camera_does_not_hold_up_another(camera: RtspCamera) -> None:
+    with RtspCamera(width=320, height=240) as stalled:
+        stalled.stall()  # accepts the connection, answers nothing: its open hangs
+        streams = {
+            "stuck": rtsp_stream(stalled.url, source={"type": "url", "url": stalled.url,
+                                                      "open_timeout_s": 30}),
+            "cam": rtsp_stream(camera.url),
+        }  # fmt: skip
+        async with running_gateway(make_config(streams=streams)) as (gateway, _, _):
+            await wait_until(lambda: connected(gateway), 20)
+            stuck = gateway.dispatcher.snapshot("stuck").camera
+            assert not stuck.connected and stuck.last_error is None  # still opening

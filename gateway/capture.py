@@ -174,7 +174,8 @@ class CaptureBuffer:
                 finally:
                     self._connected = False
                     self._source.close()
-                with self._new_frame:
+                with self._new_frame:  # a lost camera's last frames are not served as current
+                    self._frames.clear()
                     self._new_frame.notify_all()  # waiters learn the camera is gone
             if self._ended.is_set() or stop.is_set():
                 self._log_end()

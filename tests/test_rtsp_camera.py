@@ -41,6 +41,11 @@ def connected(gateway: Gateway, stream: str = "cam") -> bool:
     return gateway.dispatcher.snapshot(stream).camera.connected
 
 
+def delivering(gateway: Gateway, stream: str = "cam") -> bool:
+    """Connected, with a frame since (connecting comes a moment before the first frame)."""
+    return connected(gateway, stream) and gateway.dispatcher.latest_frame(stream) is not None
+
+
 async def trigger(client: httpx.AsyncClient, stream: str = "cam") -> dict[str, Any]:
     body: dict[str, Any] = (await client.post(f"/streams/{stream}/trigger")).json()
     return body
@@ -52,7 +57,7 @@ async def test_triggers_on_both_frame_policies(camera: RtspCamera) -> None:
         "next": rtsp_stream(camera.url, frame_policy={"type": "next", "timeout_ms": 2000}),
     }
     async with running_gateway(make_config(streams=streams)) as (gateway, client, _):
-        await wait_until(lambda: connected(gateway) and connected(gateway, "next"), 20)
+        await wait_until(lambda: delivering(gateway) and delivering(gateway, "next"), 20)
         for stream in ("cam", "next"):
             for _ in range(5):
                 body = await trigger(client, stream)
@@ -67,7 +72,7 @@ async def test_a_stall_is_noticed_and_never_answered_with_a_stale_frame(
 ) -> None:
     streams = {"cam": rtsp_stream(camera.url)}
     async with running_gateway(make_config(streams=streams)) as (gateway, client, _):
-        await wait_until(lambda: connected(gateway), 20)
+        await wait_until(lambda: delivering(gateway), 20)
         assert (await trigger(client))["success"] is True
         camera.stall()
         stalled_at = time.time()
@@ -76,9 +81,11 @@ async def test_a_stall_is_noticed_and_never_answered_with_a_stale_frame(
         assert body["success"] is False
         assert body["error"]["name"] == "CAMERA_DISCONNECTED", body
         assert "camera not connected" in body["error"]["message"]
+        image = await client.get("/streams/cam/latest_frame")  # not the pre-stall image
+        assert image.status_code == 503
+        assert image.json()["error"]["name"] == "CAMERA_DISCONNECTED"
         camera.resume()
-        await wait_until(lambda: connected(gateway), 20)
-        await wait_until(lambda: gateway.dispatcher.latest_frame("cam") is not None, 10)
+        await wait_until(lambda: delivering(gateway), 20)
         frame = gateway.dispatcher.latest_frame("cam")
         assert frame is not None and frame.captured_at > stalled_at  # nothing from before
 
@@ -99,7 +106,7 @@ async def test_a_restarted_camera_reconnects_without_serving_old_frames(
 async def restart_and_check(
     camera: RtspCamera, gateway: Gateway, client: httpx.AsyncClient
 ) -> None:
-    await wait_until(lambda: connected(gateway), 20)
+    await wait_until(lambda: delivering(gateway), 20)
     before = gateway.dispatcher.latest_frame("cam")
     assert before is not None
     camera.stop()
@@ -116,13 +123,12 @@ async def restart_and_check(
 async def test_terminate_and_resume_during_a_stall_do_not_crash(camera: RtspCamera) -> None:
     streams = {"cam": rtsp_stream(camera.url)}
     async with running_gateway(make_config(streams=streams)) as (gateway, client, _):
-        await wait_until(lambda: connected(gateway), 20)
+        await wait_until(lambda: delivering(gateway), 20)
         camera.stall()
         assert (await client.post("/streams/cam/terminate")).status_code == 200
         assert (await client.post("/streams/cam/resume")).status_code == 200
         camera.resume()
-        await wait_until(lambda: connected(gateway), 30)
-        await wait_until(lambda: gateway.dispatcher.latest_frame("cam") is not None, 10)
+        await wait_until(lambda: delivering(gateway), 30)
         assert (await trigger(client))["success"] is True
 
 
@@ -135,6 +141,6 @@ async def test_a_stalled_camera_does_not_hold_up_another(camera: RtspCamera) -> 
             "cam": rtsp_stream(camera.url),
         }  # fmt: skip
         async with running_gateway(make_config(streams=streams)) as (gateway, _, _):
-            await wait_until(lambda: connected(gateway), 20)
+            await wait_until(lambda: delivering(gateway), 20)
             stuck = gateway.dispatcher.snapshot("stuck").camera
             assert not stuck.connected and stuck.last_error is None  # still opening

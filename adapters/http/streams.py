@@ -118,10 +118,14 @@ def _latest_frame(dispatcher: Dispatcher) -> Callable[[str, int], Awaitable[Resp
         """The newest captured frame as JPEG."""
         frame = dispatcher.latest_frame(stream_id)
         if frame is None:
-            return JsonResponse(
-                error_body(ErrorCode.NO_FRAME, f"stream {stream_id!r}: no frame captured yet"),
-                status_code=503,
-            )
+            camera = dispatcher.snapshot(stream_id).camera
+            if camera.connected:
+                code, message = ErrorCode.NO_FRAME, f"stream {stream_id!r}: no frame captured yet"
+            else:
+                reason = camera.last_error or "not started"
+                code = ErrorCode.CAMERA_DISCONNECTED
+                message = f"stream {stream_id!r}: camera not connected ({reason})"
+            return JsonResponse(error_body(code, message), status_code=503)
         params = [cv2.IMWRITE_JPEG_QUALITY, max(10, min(quality, 100))]
         ok, encoded = await asyncio.to_thread(cv2.imencode, ".jpg", frame.image, params)
         if not ok:

@@ -14,6 +14,7 @@ import structlog
 import uvloop
 
 from gateway.app import Gateway, GatewayBuildError
+from gateway.cli_camera import camera
 from gateway.cli_workflow import workflow
 from gateway.config import (
     ConfigError,
@@ -151,6 +152,7 @@ def build_or_exit(config: GatewayConfig, config_dir: Path) -> Gateway:
 
 
 cli.add_command(workflow)
+cli.add_command(camera)
 
 
 def _add_plugin_commands() -> None:

@@ -1,6 +1,11 @@
 """A real RTSP camera for tests and the demo: GStreamer's RTSP server (GstRtspServer) serving a
 live H.264 test pattern on rtsp://127.0.0.1:<port>/scene.
 
+`--pattern timecode` serves frames that carry the wall-clock time they were generated, as a row
+of 48 black/white blocks (milliseconds since the epoch, modulo 2**48, most significant bit
+first) across the top quarter of the frame: a reader compares it with when the frame reached it
+(`simulators.timecode` decodes it). Blocks that large survive H.264 at any quality.
+
 Run by Debian's own python3, which has PyGObject and GStreamer's typelibs (packages python3-gi,
 gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-{base,good,ugly}), as a separate process like
 Mosquitto: it imports nothing of the gateway. `simulators.rtsp_camera` starts and stops it.
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 
 import gi
 
@@ -20,14 +26,50 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
+TIMECODE_BITS = 48
+ENCODER = "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! "
+PAYLOADER = "rtph264pay name=pay0 pt=96 config-interval=1 )"
 
-def pipeline(width: int, height: int, fps: int, gop: int) -> str:
-    return (
-        f"( videotestsrc is-live=true pattern=ball ! "
-        f"video/x-raw,width={width},height={height},framerate={fps}/1 ! "
-        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! "
-        f"rtph264pay name=pay0 pt=96 config-interval=1 )"
-    )
+
+def pipeline(pattern: str, width: int, height: int, fps: int, gop: int) -> str:
+    caps = f"width={width},height={height},framerate={fps}/1"
+    if pattern == "timecode":
+        source = "( appsrc name=timecode is-live=true do-timestamp=true format=time "
+        source += (
+            f"caps=video/x-raw,format=GRAY8,{caps} ! videoconvert ! video/x-raw,format=I420 ! "
+        )
+    else:
+        source = f"( videotestsrc is-live=true pattern=ball ! video/x-raw,{caps} ! "
+    return source + ENCODER.format(gop=gop) + PAYLOADER
+
+
+def timecode_frame(width: int, height: int, now_ms: int) -> bytes:
+    """A GRAY8 frame: the top quarter is the time code, the rest mid-grey."""
+    block = width // TIMECODE_BITS
+    row = bytearray(width)
+    for bit in range(TIMECODE_BITS):
+        if now_ms >> (TIMECODE_BITS - 1 - bit) & 1:
+            row[bit * block : (bit + 1) * block] = b"\xff" * block
+    band = height // 4
+    return bytes(row) * band + b"\x80" * (width * (height - band))
+
+
+class TimecodeFeeder:
+    """Pushes a time-coded frame into the media's appsrc every 1/fps seconds."""
+
+    def __init__(self, width: int, height: int, fps: int) -> None:
+        self.width, self.height, self.fps = width, height, fps
+
+    def attach(self, _: object, media: GstRtspServer.RTSPMedia) -> None:
+        appsrc = media.get_element().get_by_name_recurse_up("timecode")
+
+        def push() -> bool:
+            data = timecode_frame(self.width, self.height, int(time.time() * 1000))
+            buffer = Gst.Buffer.new_wrapped(data)  # stamped on arrival (do-timestamp)
+            buffer.duration = Gst.SECOND // self.fps
+            return appsrc.emit("push-buffer", buffer) == Gst.FlowReturn.OK
+
+        GLib.timeout_add(max(1, 1000 // self.fps), push)
 
 
 ELEMENTS = ("videotestsrc", "x264enc", "rtph264pay")
@@ -47,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--gop", type=int, default=30, help="frames between keyframes")
+    parser.add_argument("--pattern", choices=("ball", "timecode"), default="ball")
     args = parser.parse_args(argv)
     Gst.init(None)
     if args.check or missing_elements():
@@ -58,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(pipeline(args.width, args.height, args.fps, args.gop))
+    factory.set_launch(pipeline(args.pattern, args.width, args.height, args.fps, args.gop))
     factory.set_shared(True)
+    if args.pattern == "timecode":
+        factory.connect("media-configure", TimecodeFeeder(args.width, args.height, args.fps).attach)
     server.get_mount_points().add_factory("/scene", factory)
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)

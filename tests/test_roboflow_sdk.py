@@ -18,7 +18,7 @@ from inference_sdk.http.errors import HTTPCallErrorError
 
 from gateway.sources.scene import ConveyorScene
 from simulators.camera import write_video
-from tests.conftest import gateway_in_thread, make_config
+from tests.conftest import gateway_in_thread, make_config, running_gateway
 from tests.test_http_workflows import qr_png, qr_workflows, spec
 
 KEY = "plant-key-7"
@@ -91,7 +91,13 @@ def test_run_named_workflow_and_its_versions(gateway_url: str) -> None:
     )
     assert first["pass"] is False  # v1: threshold 0.99
     (overridden,) = sdk.run_workflow(
-        workspace_name="plant", workflow_id="qr", images=image, parameters={"threshold": 0.99}
+        workspace_name="plant",
+        workflow_id="qr",
+        images=image,
+        parameters={"threshold": 0.99},
+        disable_sinks=True,
+        enable_profiling=False,
+        use_cache=False,
     )
     assert overridden["pass"] is False
     with pytest.raises(HTTPCallErrorError) as wrong_workspace:
@@ -177,3 +183,22 @@ def test_stream_manager_refuses_what_it_cannot_run(gateway_url: str) -> None:
             video_reference="rtsp://10.0.0.9/cam", workspace_name="plant", workflow_id="demo"
         )
     assert "not in http.image_urls.allow" in str(outside.value.api_message)
+
+
+async def test_runtime_streams_are_bounded(tmp_path: Path) -> None:
+    """Past `http.max_runtime_streams`, `initialise` is refused (429 BUSY) until one ends."""
+    video = write_video(tmp_path / "line.avi", ConveyorScene(160, 120), frames=400, fps=20.0)
+    body = {
+        "video_configuration": {"type": "VideoConfiguration", "video_reference": str(video)},
+        "processing_configuration": {
+            "type": "WorkflowConfiguration", "workflow_specification": DARK_AREA,
+        },
+    }  # fmt: skip
+    async with running_gateway(make_config(http={"max_runtime_streams": 1})) as (_, client, _):
+        first = (await client.post("/inference_pipelines/initialise", json=body)).json()
+        refused = await client.post("/inference_pipelines/initialise", json=body)
+        assert refused.status_code == 429
+        assert "http.max_runtime_streams: 1" in refused.json()["message"]
+        await client.post(f"/inference_pipelines/{first['context']['pipeline_id']}/terminate")
+        again = await client.post("/inference_pipelines/initialise", json=body)
+        assert again.status_code == 200 and again.json()["status"] == "success"

@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
 import pytest
 from structlog.testing import capture_logs
 
 from gateway.app import Gateway
 from simulators.rtsp_camera import RtspCamera, rtsp_available
-from tests.conftest import make_config, running_gateway, wait_until
+from tests.conftest import make_config, run_cli, running_gateway, wait_until
 
 
 @pytest.fixture
@@ -144,3 +146,17 @@ async def test_a_stalled_camera_does_not_hold_up_another(camera: RtspCamera) -> 
             await wait_until(lambda: delivering(gateway), 20)
             stuck = gateway.dispatcher.snapshot("stuck").camera
             assert not stuck.connected and stuck.last_error is None  # still opening
+
+
+def test_camera_probe_prints_what_a_camera_delivers(camera: RtspCamera, tmp_path: Path) -> None:
+    snapshot = tmp_path / "shot.jpg"
+    done = run_cli("camera", "probe", camera.url, "--seconds", "2", "--snapshot", str(snapshot))
+    assert done.returncode == 0, done.stderr
+    shown = dict(line.split(None, 1) for line in done.stdout.splitlines())
+    assert shown["size"] == "320x240" and shown["codec"] == "h264"
+    assert 20 < float(shown["fps"].split()[0]) < 40  # a 30 fps camera
+    image = cv2.imread(str(snapshot))
+    assert image is not None and image.shape == (240, 320, 3)
+    refused = run_cli("camera", "probe", "rtsp://127.0.0.1:9/none", "--timeout", "2")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: cannot open camera rtsp://127.0.0.1:9/none")

@@ -1,0 +1,107 @@
+"""`gateway camera probe SOURCE`: what a camera delivers, before it goes into a config.
+
+Opens the source the way a stream would (a URL through PyAV with its timeouts, a USB index or a
+video file through OpenCV), reads frames for a few seconds, and prints the size, the frame rate
+measured on arrival, the codec, how long the first frame took and how regular the frames came;
+`--snapshot` saves the last frame.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import click
+import cv2
+
+from gateway.capture import FrameSource, Image, SourceEnded, SourceError
+from gateway.config import UrlSourceConfig
+from gateway.pipeline import source_config
+from gateway.sources import PyAVSource, build_source
+
+
+def _open(reference: str, timeout_s: float) -> FrameSource:
+    config = source_config(int(reference) if reference.isdigit() else reference)
+    if isinstance(config, UrlSourceConfig):
+        return PyAVSource(reference, open_timeout_s=timeout_s, read_timeout_s=timeout_s)
+    return build_source("probe", config)
+
+
+def _read(source: FrameSource, seconds: float) -> tuple[list[float], Image | None]:
+    """Arrival times of the frames read within `seconds`, and the last frame."""
+    arrivals: list[float] = []
+    image = None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            frame = source.read()
+        except SourceEnded:
+            break
+        if frame is None:
+            break
+        image = frame
+        arrivals.append(time.monotonic())
+    return arrivals, image
+
+
+@click.group()
+def camera() -> None:
+    """Cameras: see what a source delivers."""
+
+
+@camera.command()
+@click.argument("source")
+@click.option("--seconds", type=float, default=5.0, show_default=True, help="How long to read.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Give up opening or reading after this long.",
+)
+@click.option("--snapshot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the last frame here (JPEG or PNG by the suffix).")  # fmt: skip
+def probe(source: str, seconds: float, timeout_s: float, snapshot: Path | None) -> None:
+    """Open SOURCE (rtsp://..., http://..., a USB index such as 0, or a video file) and print
+    what it delivers: size, fps, codec, time to the first frame, frame interval jitter."""
+    camera_source = _open(source, timeout_s)
+    started = time.monotonic()
+    try:
+        camera_source.open()
+    except SourceError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    opened = time.monotonic()
+    try:
+        arrivals, image = _read(camera_source, seconds)
+    finally:
+        camera_source.close()
+    if image is None:
+        click.echo(f"error: {camera_source.description} delivered no frame", err=True)
+        sys.exit(1)
+    intervals = [(b - a) * 1000 for a, b in itertools.pairwise(arrivals)]
+    span = arrivals[-1] - arrivals[0]
+    click.echo(f"source       {camera_source.description}")
+    click.echo(f"size         {image.shape[1]}x{image.shape[0]}")
+    click.echo(f"frames       {len(arrivals)} in {span:.2f} s")
+    if intervals:
+        median = statistics.median(intervals)
+        rate = (len(arrivals) - 1) / span if span > 0 else 0.0
+        # the median interval, not the count: frames buffered before the open arrive in a burst
+        click.echo(f"fps          {1000 / median:.2f} (median interval; {rate:.1f} arrived/s)")
+        jitter = statistics.pstdev(intervals)
+        click.echo(f"interval     {median:.1f} ms median, {jitter:.1f} ms sd")
+    codec = getattr(camera_source, "codec", None)
+    if codec:
+        click.echo(f"codec        {codec}")
+    click.echo(f"open         {(opened - started) * 1000:.0f} ms")
+    click.echo(f"first frame  {(arrivals[0] - opened) * 1000:.0f} ms after open")
+    if snapshot is not None:
+        if not cv2.imwrite(str(snapshot), image):
+            click.echo(f"error: cannot write {snapshot}", err=True)
+            sys.exit(1)
+        click.echo(f"snapshot     {snapshot}")

@@ -67,7 +67,8 @@ class TimecodeFeeder:
             data = timecode_frame(self.width, self.height, int(time.time() * 1000))
             buffer = Gst.Buffer.new_wrapped(data)  # stamped on arrival (do-timestamp)
             buffer.duration = Gst.SECOND // self.fps
-            return appsrc.emit("push-buffer", buffer) == Gst.FlowReturn.OK
+            flow = appsrc.emit("push-buffer", buffer)
+            return bool(flow == Gst.FlowReturn.OK)
 
         GLib.timeout_add(max(1, 1000 // self.fps), push)
 

@@ -9,6 +9,7 @@ trigger by up to one frame interval (README, "Capture").
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -20,6 +21,7 @@ import numpy.typing as npt
 import structlog
 
 from gateway.config import ReconnectConfig
+from gateway.exposure import ExposureClock, TimeSource
 from gateway.model import ErrorCode, GatewayError
 from gateway.redact import redact
 from gateway.supervise import Backoff
@@ -35,7 +37,21 @@ class Frame:
     captured_at: float
     """Wall-clock capture time, reported to users."""
     captured_mono: float
-    """Monotonic capture time, compared with trigger times."""
+    """Monotonic exposure time (best estimate, see `gateway.exposure`), compared with trigger
+    times by the frame policies."""
+    arrived_mono: float = 0.0
+    """When the decoded frame reached the gateway."""
+    presentation_s: float | None = None
+    """The camera's own timestamp for it, when it has one."""
+    time_source: TimeSource = TimeSource.ARRIVAL
+
+    def restamped(self, clock: ExposureClock) -> Frame:
+        """The same frame under a newer presentation-to-local mapping."""
+        exposed = clock.exposed_at(self.arrived_mono, self.presentation_s)
+        shift = exposed - self.captured_mono
+        return dataclasses.replace(
+            self, captured_mono=exposed, captured_at=self.captured_at + shift
+        )
 
 
 class SourceError(Exception):
@@ -76,6 +92,8 @@ class CameraHealth:
     reconnects: int
     last_error: str | None
     ended: bool = False
+    time_source: str = TimeSource.ARRIVAL.value
+    """How the newest frame's exposure time was estimated."""
     """A finite source played to its end (no reconnecting)."""
 
     def to_dict(self) -> dict[str, object]:
@@ -89,6 +107,7 @@ class CameraHealth:
             "reconnects": self.reconnects,
             "last_error": self.last_error,
             "ended": self.ended,
+            "time_source": self.time_source,
         }
 
 
@@ -102,8 +121,10 @@ class CaptureBuffer:
         *,
         frames_kept: int = 4,
         reconnect: ReconnectConfig | None = None,
+        latency_s: float = 0.0,
     ) -> None:
         self.name = name
+        self._clock = ExposureClock(latency_s)
         self._source = source
         self._reconnect = reconnect or ReconnectConfig()
         self._frames: deque[Frame] = deque(maxlen=frames_kept)
@@ -166,6 +187,7 @@ class CaptureBuffer:
                 with self._new_frame:  # frames from before an outage are never served after
                     self._frames.clear()
                     self._arrivals.clear()
+                self._clock.reset()
                 self._connected = not stop.is_set()
                 self._last_error = None
                 try:
@@ -242,11 +264,28 @@ class CaptureBuffer:
         return got_any
 
     def _publish(self, image: Image) -> None:
-        frame = Frame(image, self._next_id, time.time(), time.monotonic())
+        arrived_at, arrived = time.time(), time.monotonic()
+        presentation: float | None = getattr(self._source, "presentation_s", None)
+        moved = self._clock.observe(arrived, presentation)
+        exposed = self._clock.exposed_at(arrived, presentation)
+        source = TimeSource.ARRIVAL if presentation is None else TimeSource.PRESENTATION
+        frame = Frame(
+            image,
+            self._next_id,
+            arrived_at - (arrived - exposed),
+            exposed,
+            arrived,
+            presentation,
+            source,
+        )
         self._next_id += 1
         with self._new_frame:
+            if moved:  # a less delayed frame came: the kept ones were stamped too late
+                kept = [old.restamped(self._clock) for old in self._frames]
+                self._frames.clear()
+                self._frames.extend(kept)
             self._frames.append(frame)
-            self._arrivals.append(frame.captured_mono)
+            self._arrivals.append(arrived)
             self._new_frame.notify_all()
 
     # --- frames for triggers -------------------------------------------------------------------
@@ -320,6 +359,7 @@ class CaptureBuffer:
             reconnects=self._reconnects,
             last_error=self._last_error,
             ended=self._ended.is_set(),
+            time_source=(newest.time_source if newest is not None else TimeSource.ARRIVAL).value,
         )
 
     def wait_ended(self, timeout_s: float) -> bool:

@@ -9,6 +9,7 @@ measured on arrival, the codec, how long the first frame took and how regular th
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 import sys
 import time
@@ -28,6 +29,33 @@ def _open(reference: str, timeout_s: float) -> FrameSource:
     if isinstance(config, UrlSourceConfig):
         return PyAVSource(reference, open_timeout_s=timeout_s, read_timeout_s=timeout_s)
     return build_source("probe", config)
+
+
+def timecode_ms(image: Image) -> int:
+    """The generation time a time-coded test source paints into its frames: 48 black/white
+    blocks across the top (ms since the epoch, most significant bit first)."""
+    bits = 48
+    gray = image.mean(axis=2) if image.ndim == 3 else image
+    row = gray[gray.shape[0] // 8]
+    block = gray.shape[1] // bits
+    value = 0
+    for bit in range(bits):
+        middle = row[bit * block + block // 4 : (bit + 1) * block - block // 4]
+        value = (value << 1) | int(middle.mean() > 128)
+    return value
+
+
+def measure_latency_ms(source: FrameSource, frames: int = 150, skip: int = 45) -> list[float]:
+    """Generation → decoded frame, per frame, on a time-coded source (the first `skip` are
+    left out: frames queued before the connection arrive in a burst)."""
+    delays = []
+    for index in range(frames):
+        image = source.read()
+        if image is None:
+            break
+        if index >= skip:
+            delays.append(time.time() * 1000 - timecode_ms(image))
+    return delays
 
 
 def _read(source: FrameSource, seconds: float) -> tuple[list[float], Image | None]:
@@ -63,9 +91,18 @@ def camera() -> None:
     show_default=True,
     help="Give up opening or reading after this long.",
 )
-@click.option("--snapshot", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Save the last frame here (JPEG or PNG by the suffix).")  # fmt: skip
-def probe(source: str, seconds: float, timeout_s: float, snapshot: Path | None) -> None:
+@click.option(
+    "--snapshot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save the last frame here (JPEG or PNG by the suffix).",
+)
+@click.option("--timecode", is_flag=True,
+              help="SOURCE paints its generation time (the RTSP simulator's timecode "
+                   "pattern): also measure generation -> decoded, its latency_ms.")  # fmt: skip
+def probe(
+    source: str, seconds: float, timeout_s: float, snapshot: Path | None, timecode: bool
+) -> None:
     """Open SOURCE (rtsp://..., http://..., a USB index such as 0, or a video file) and print
     what it delivers: size, fps, codec, time to the first frame, frame interval jitter."""
     camera_source = _open(source, timeout_s)
@@ -78,6 +115,7 @@ def probe(source: str, seconds: float, timeout_s: float, snapshot: Path | None) 
     opened = time.monotonic()
     try:
         arrivals, image = _read(camera_source, seconds)
+        delays = measure_latency_ms(camera_source) if timecode else []
     finally:
         camera_source.close()
     if image is None:
@@ -100,6 +138,12 @@ def probe(source: str, seconds: float, timeout_s: float, snapshot: Path | None) 
         click.echo(f"codec        {codec}")
     click.echo(f"open         {(opened - started) * 1000:.0f} ms")
     click.echo(f"first frame  {(arrivals[0] - opened) * 1000:.0f} ms after open")
+    if delays:
+        delays.sort()
+        low, middle, high = delays[0], delays[len(delays) // 2], delays[-1]
+        # latency_ms rounded up: a frame time a little early only makes `next` wait longer
+        click.echo(f"latency      {low:.1f} ms min, {middle:.1f} p50, {high:.1f} max "
+                   f"(generation -> decoded; latency_ms: {math.ceil(low)})")  # fmt: skip
     if snapshot is not None:
         if not cv2.imwrite(str(snapshot), image):
             click.echo(f"error: cannot write {snapshot}", err=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from gateway.bus import ResultBus
 from gateway.capture import CaptureBuffer
-from gateway.config import StreamConfig
+from gateway.config import StreamConfig, UrlSourceConfig
 from gateway.dispatcher import Dispatcher
 from gateway.model import ErrorCode, GatewayError
 from gateway.results import ResultStore
@@ -36,11 +36,13 @@ class StreamBuilder:
 
     def build(self, stream_id: str, config: StreamConfig, workflow: CompiledWorkflow) -> Stream:
         """Raises ValueError or ParameterError for a workflow the stream cannot run."""
+        latency_ms = config.source.latency_ms if isinstance(config.source, UrlSourceConfig) else 0
         capture = CaptureBuffer(
             stream_id,
             self._source_factory(stream_id, config.source),
             frames_kept=config.frames_kept,
             reconnect=config.reconnect,
+            latency_s=latency_ms / 1000.0,
         )
         stream = Stream(stream_id, config, capture, workflow, self._bus.publish)
         stream.encode_images = self.encode_images

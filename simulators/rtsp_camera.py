@@ -38,9 +38,16 @@ class RtspCamera:
     """`with RtspCamera() as camera: camera.url ...`; `stall()`/`resume()` send SIGSTOP/SIGCONT,
     `restart()` kills it and starts it again on the same port."""
 
-    def __init__(self, width: int = 640, height: int = 480, fps: int = 30, gop: int = 30) -> None:
+    def __init__(
+        self,
+        width: int = 640,
+        height: int = 480,
+        fps: int = 30,
+        gop: int = 30,
+        pattern: str = "ball",
+    ) -> None:
         self.port = free_port()
-        self._args = ["--width", str(width), "--height", str(height)]
+        self._args = ["--width", str(width), "--height", str(height), "--pattern", pattern]
         self._args += ["--fps", str(fps), "--gop", str(gop)]
         self._process: subprocess.Popen[str] | None = None
 

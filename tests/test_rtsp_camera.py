@@ -6,6 +6,7 @@ starting a stream during a stall does not crash; a stalled camera does not hold 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterator
@@ -18,17 +19,25 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway.app import Gateway
+from gateway.cli_camera import timecode_ms
+from gateway.model import Origin, Trigger
 from simulators.rtsp_camera import RtspCamera, rtsp_available
 from tests.conftest import make_config, run_cli, running_gateway, wait_until
+from tests.test_http_trigger import RAW_IMAGE_WORKFLOW
 
 
 @pytest.fixture
-def camera() -> Iterator[RtspCamera]:
+def rtsp_ready() -> None:
+    """GStreamer's RTSP server can run here (`make test` installs it; under CI it must)."""
     missing = rtsp_available()
     if missing is not None:
         if os.environ.get("CI"):
             pytest.fail(missing)
         pytest.skip(missing)
+
+
+@pytest.fixture
+def camera(rtsp_ready: None) -> Iterator[RtspCamera]:
     with RtspCamera(width=320, height=240, fps=30) as rtsp:
         yield rtsp
 
@@ -135,6 +144,7 @@ async def test_terminate_and_resume_during_a_stall_do_not_crash(camera: RtspCame
 
 
 async def test_a_stalled_camera_does_not_hold_up_another(camera: RtspCamera) -> None:
+    """Opens are independent: one camera hanging in its open does not delay another's."""
     with RtspCamera(width=320, height=240) as stalled:
         stalled.stall()  # accepts the connection, answers nothing: its open hangs
         streams = {
@@ -160,3 +170,38 @@ def test_camera_probe_prints_what_a_camera_delivers(camera: RtspCamera, tmp_path
     refused = run_cli("camera", "probe", "rtsp://127.0.0.1:9/none", "--timeout", "2")
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: cannot open camera rtsp://127.0.0.1:9/none")
+
+
+def measured_latency_ms(url: str) -> float:
+    """The camera's latency as a user measures it: `gateway camera probe --timecode`."""
+    done = run_cli("camera", "probe", url, "--seconds", "1", "--timecode")
+    assert done.returncode == 0, done.stderr
+    shown = dict(line.split(None, 1) for line in done.stdout.splitlines())
+    return float(shown["latency"].rsplit("latency_ms: ", 1)[1].rstrip(")"))
+
+
+@pytest.mark.parametrize("triggers", [150])
+async def test_next_never_uses_an_image_generated_before_the_trigger(
+    rtsp_ready: None, triggers: int
+) -> None:
+    """On a camera that paints each frame's generation time into it: with the latency the
+    probe measured, every `next` result's image was generated after its trigger."""
+    with RtspCamera(width=480, height=240, pattern="timecode") as coded:
+        latency_ms = measured_latency_ms(coded.url)
+        stream = rtsp_stream(coded.url, frame_policy={"type": "next", "timeout_ms": 2000})
+        stream["source"]["latency_ms"] = latency_ms
+        stream["workflow"] = "raw"
+        config = make_config(streams={"cam": stream}, workflows={"raw": RAW_IMAGE_WORKFLOW})
+        async with running_gateway(config) as (gateway, _, _):
+            await wait_until(lambda: delivering(gateway), 20)
+            early = []
+            for index in range(triggers):
+                await asyncio.sleep((index % 7) * 0.005)  # triggers at every phase of a frame
+                trigger = Trigger("cam", Origin.PYTHON)
+                result = await gateway.dispatcher.inspect(trigger)
+                assert result.error is None, result.error
+                generated = timecode_ms(result.outputs["image"])  # whole ms: in [code, code+1)
+                if generated + 1 <= trigger.received_at * 1000:
+                    early.append(round(trigger.received_at * 1000 - generated, 3))
+            assert gateway.dispatcher.snapshot("cam").camera.time_source == "presentation"
+    assert early == [], f"{len(early)} of {triggers} images generated before the trigger: {early}"

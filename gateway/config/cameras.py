@@ -45,6 +45,13 @@ class UrlSourceConfig(StrictModel):
         5.0, gt=0, le=120, description="no frame for this long: the camera is lost (reconnect)"
     )
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    latency_ms: float = Field(
+        0.0,
+        ge=0,
+        le=5000,
+        description="exposure to decoded frame for the least delayed frame (gateway camera "
+        "probe measures it on a time-coded source); frame times subtract it",
+    )
 
 
 class UsbSourceConfig(StrictModel):

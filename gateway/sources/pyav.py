@@ -43,6 +43,8 @@ class PyAVSource:
         self.corrupt_frames = 0
         """Frames the decoder marked damaged: counted and never handed out."""
         self.codec: str | None = None
+        self.presentation_s: float | None = None
+        """The camera's timestamp of the frame `read` returned last (RTP, in seconds)."""
 
     @property
     def description(self) -> str:
@@ -75,6 +77,7 @@ class PyAVSource:
                     self.corrupt_frames += 1
                     continue
                 image: Image = frame.to_ndarray(format="bgr24")
+                self.presentation_s = frame.time
                 return image
         except (av.error.FFmpegError, OSError):
             return None  # stalled past the read timeout, or the connection dropped

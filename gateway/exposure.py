@@ -1,0 +1,65 @@
+"""When a frame was exposed, not when it arrived.
+
+A network camera's frame reaches the gateway some tens of milliseconds after it was exposed
+(encode, transport, jitter buffer, decode), and more after a stall or at connect, when frames
+queued in the camera or the server arrive in a burst. Stamping frames on arrival makes the
+`next` policy pick an image exposed before the trigger and `frame_age_ms` read too young.
+
+Where the camera stamps its frames (RTP timestamps, as presentation times), the mapping from
+presentation time to the local clock is the smallest delay seen: `offset = min(arrival -
+presentation)` over a sliding window (a window, so camera clock drift is followed), less the
+camera's fixed latency (`latency_ms`: encode + transport + decode of the least delayed frame,
+configured or measured with `gateway camera probe`). Frames that arrive late keep their camera
+time, so a burst is stamped as old as it is. Without presentation times the estimate is
+arrival minus `latency_ms`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import StrEnum
+
+WINDOW_FRAMES = 900
+"""About 30 s at 30 fps: long enough to see a least-delayed frame, short enough to follow drift."""
+
+
+class TimeSource(StrEnum):
+    """Which estimate a frame's time is (shown in the camera health)."""
+
+    PRESENTATION = "presentation"
+    """The camera's own timestamp, mapped to the local clock."""
+    ARRIVAL = "arrival"
+    """Arrival, less `latency_ms` when configured."""
+
+
+class ExposureClock:
+    def __init__(self, latency_s: float = 0.0, window: int = WINDOW_FRAMES) -> None:
+        self.latency_s = latency_s
+        self._offsets: deque[float] = deque(maxlen=window)
+        self._offset: float | None = None
+
+    def reset(self) -> None:
+        """A new connection: the camera's timestamps start again."""
+        self._offsets.clear()
+        self._offset = None
+
+    def observe(self, arrival_mono: float, presentation_s: float | None) -> bool:
+        """Take one frame's arrival into the mapping; True if the mapping moved (frames already
+        stamped should be stamped again)."""
+        if presentation_s is None:
+            return False
+        offset = arrival_mono - presentation_s
+        evicted = self._offsets[0] if len(self._offsets) == self._offsets.maxlen else None
+        self._offsets.append(offset)
+        previous = self._offset
+        if previous is None or offset < previous:
+            self._offset = offset
+        elif evicted is not None and evicted <= previous:
+            self._offset = min(self._offsets)  # the minimum left the window
+        return self._offset != previous
+
+    def exposed_at(self, arrival_mono: float, presentation_s: float | None) -> float:
+        """The monotonic time the frame was exposed, best estimate."""
+        if presentation_s is None or self._offset is None:
+            return arrival_mono - self.latency_s
+        return presentation_s + self._offset - self.latency_s

@@ -4,6 +4,7 @@ same run, on one GStreamer RTSP server (a shared media: one encoder, N readers).
 Each variant runs in its own process reading N streams for `--seconds`; the figure is that
 process's CPU seconds per second, divided by N. Variants:
   gateway   CaptureBuffer + PyAVSource, as a stream uses them (decode every frame, BGR)
+  on_trigger  the same with `decode: on_trigger` (packets kept, nothing decoded until used)
   pyav      a bare PyAV decode loop per stream (frames to BGR arrays), one thread each
   opencv    a bare cv2.VideoCapture read loop per stream, one thread each
   demux     PyAV reading packets only, no decoding (what decoding on a trigger would cost)
@@ -25,10 +26,10 @@ from typing import Any
 import av
 import cv2
 
-from bench.report import write_report
+from bench.report import summary, write_report
 from simulators.rtsp_camera import RtspCamera
 
-VARIANTS = ("gateway", "pyav", "opencv", "demux")
+VARIANTS = ("gateway", "on_trigger", "pyav", "opencv", "demux")
 
 
 def _cpu_s() -> float:
@@ -67,12 +68,13 @@ def run_variant(variant: str, url: str, streams: int, seconds: float) -> dict[st
     counts = [[0] for _ in range(streams)]
     captures = []
     threads = []
-    if variant == "gateway":
+    if variant in ("gateway", "on_trigger"):
         from gateway.capture import CaptureBuffer
         from gateway.sources import PyAVSource
 
         for index in range(streams):
-            capture = CaptureBuffer(f"s{index}", PyAVSource(url))
+            source = PyAVSource(url, decode_on_trigger=variant == "on_trigger")
+            capture = CaptureBuffer(f"s{index}", source)
             capture.start()
             captures.append(capture)
     else:
@@ -89,6 +91,7 @@ def run_variant(variant: str, url: str, streams: int, seconds: float) -> dict[st
     time.sleep(seconds)
     cpu, wall = _cpu_s() - cpu_before, time.monotonic() - wall_before
     frames = _frames(captures, counts) - frames_before
+    decode_ms = _decode_on_trigger_ms(captures) if variant == "on_trigger" else None
     stop.set()
     for capture in captures:
         capture.stop()
@@ -99,7 +102,22 @@ def run_variant(variant: str, url: str, streams: int, seconds: float) -> dict[st
         "streams": streams,
         "cpu_per_stream": cpu / wall / streams,
         "fps_per_stream": frames / wall / streams,
+        "trigger_decode_ms": decode_ms,
     }
+
+
+def _decode_on_trigger_ms(captures: list[Any]) -> dict[str, float] | None:
+    """What a trigger pays to decode the newest frame (its GOP so far), 30 times."""
+    times = []
+    for _ in range(30):
+        frame = captures[0].latest()
+        if frame is None:
+            continue
+        started = time.monotonic()
+        frame.image  # noqa: B018 (decodes)
+        times.append((time.monotonic() - started) * 1000)
+        time.sleep(0.037)
+    return summary(times) if times else None
 
 
 def _frames(captures: list[Any], counts: list[list[int]]) -> int:
@@ -144,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
             f"| {row['streams']} | {row['variant']} | {row['cpu_per_stream']:.3f} | "
             f"{row['fps_per_stream']:.1f} | {ratio:.2f} |"
         )
+    for row in rows:
+        decode = row.get("trigger_decode_ms")
+        if decode:
+            lines.append(
+                f"\non_trigger, {row['streams']} stream(s): decoding the newest frame on a trigger "
+                f"p50 {decode['p50_ms']:.1f} ms, p99 {decode['p99_ms']:.1f} ms (n={decode['n']})"
+            )
     write_report(f"capture_{args.size}", {"rows": rows}, lines)
     return 0
 

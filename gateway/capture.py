@@ -30,9 +30,21 @@ Image = npt.NDArray[np.uint8]
 log = structlog.get_logger(__name__)
 
 
+class DeferredImage(Protocol):
+    """A frame kept undecoded (`decode: on_trigger`): decoded the first time it is used."""
+
+    def decode(self) -> Image:
+        """The image; raises SourceError when the frame cannot be decoded."""
+
+
+def decoded(content: Image | DeferredImage) -> Image:
+    return content if isinstance(content, np.ndarray) else content.decode()
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
-    image: Image
+    content: Image | DeferredImage
+    """The image, or what decodes it when a trigger needs it."""
     frame_id: int
     captured_at: float
     """Wall-clock capture time, reported to users."""
@@ -44,6 +56,11 @@ class Frame:
     presentation_s: float | None = None
     """The camera's own timestamp for it, when it has one."""
     time_source: TimeSource = TimeSource.ARRIVAL
+
+    @property
+    def image(self) -> Image:
+        """Decodes a deferred frame (once; it keeps the result)."""
+        return decoded(self.content)
 
     def restamped(self, clock: ExposureClock) -> Frame:
         """The same frame under a newer presentation-to-local mapping."""
@@ -76,7 +93,7 @@ class FrameSource(Protocol):
 
     def open(self) -> None: ...
 
-    def read(self) -> Image | None:
+    def read(self) -> Image | DeferredImage | None:
         """The next frame, or None when the camera is lost (the grabber reconnects); raises
         SourceEnded when a finite source has no more."""
 
@@ -219,16 +236,18 @@ class CaptureBuffer:
         if self._ended.is_set():
             log.info("camera ended", stream=self.name, camera=self._source.description)
 
-    def _log_delivering(self, image: Image) -> None:
+    def _log_delivering(self, image: Image | DeferredImage) -> None:
         """The first frame after (re)connecting: what the camera delivers."""
         self._was_delivering = True
+        details: dict[str, object] = {"decode": "on_trigger"}
+        if isinstance(image, np.ndarray):
+            details = {"width": int(image.shape[1]), "height": int(image.shape[0])}
         log.info(
             "camera reconnected" if self._reconnects else "camera connected",
             stream=self.name,
             camera=self._source.description,
-            width=int(image.shape[1]),
-            height=int(image.shape[0]),
             reconnects=self._reconnects,
+            **details,
         )
 
     def _grab_until_lost(self, stop: threading.Event) -> bool:
@@ -263,7 +282,7 @@ class CaptureBuffer:
             self._publish(image)
         return got_any
 
-    def _publish(self, image: Image) -> None:
+    def _publish(self, image: Image | DeferredImage) -> None:
         arrived_at, arrived = time.time(), time.monotonic()
         presentation: float | None = getattr(self._source, "presentation_s", None)
         moved = self._clock.observe(arrived, presentation)

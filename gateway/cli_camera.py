@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 import cv2
 
-from gateway.capture import FrameSource, Image, SourceEnded, SourceError
+from gateway.capture import FrameSource, Image, SourceEnded, SourceError, decoded
 from gateway.config import UrlSourceConfig
 from gateway.pipeline import source_config
 from gateway.sources import PyAVSource, build_source
@@ -54,7 +54,7 @@ def measure_latency_ms(source: FrameSource, frames: int = 150, skip: int = 45) -
         if image is None:
             break
         if index >= skip:
-            delays.append(time.time() * 1000 - timecode_ms(image))
+            delays.append(time.time() * 1000 - timecode_ms(decoded(image)))
     return delays
 
 
@@ -70,7 +70,7 @@ def _read(source: FrameSource, seconds: float) -> tuple[list[float], Image | Non
             break
         if frame is None:
             break
-        image = frame
+        image = decoded(frame)
         arrivals.append(time.monotonic())
     return arrivals, image
 

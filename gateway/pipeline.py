@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.capture import CaptureBuffer, FrameSource, Image, SourceEnded
+from gateway.capture import CaptureBuffer, FrameSource, Image, SourceEnded, decoded
 from gateway.config import SourceConfig, UrlSourceConfig, UsbSourceConfig, VideoFileSourceConfig
 from gateway.model import GatewayError
 from gateway.sources import build_source
@@ -156,7 +156,7 @@ class VideoPipeline:
                 if video_time + 1e-9 < due:
                     continue
                 due = video_time + self._interval
-                self._process(VideoFrame(image, index, time.time(), video_time))
+                self._process(VideoFrame(decoded(image), index, time.time(), video_time))
         finally:
             self._source.close()
 

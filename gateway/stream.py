@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from gateway.capture import CaptureBuffer, Frame
+from gateway.capture import CaptureBuffer, Frame, SourceError
 from gateway.config import LatestFramePolicy, NextFramePolicy, StreamConfig, StreamMode
 from gateway.model import (
     ErrorCode,
@@ -299,8 +299,11 @@ class Stream:
             else:
                 assert job.frame is not None  # pinned in `submit`
                 frame = job.frame
+            image = frame.image  # decoded here when the camera decodes on trigger
             captured = time.monotonic()
-            run = self.workflow.run({self._image_input: frame.image}, job.parameters)
+            run = self.workflow.run({self._image_input: image}, job.parameters)
+        except SourceError as exc:
+            return self._error(job, ErrorCode.NO_FRAME, f"stream {self.id!r}: {exc}")
         except GatewayError as exc:
             return self._error(job, exc.error.code, exc.error.message)
         except StepFailed as exc:
@@ -319,7 +322,7 @@ class Stream:
             outputs=run.outputs,
             passed=run.passed,
             part_id=trigger.part_id,
-            image=frame.image,
+            image=image,
             output_jpegs=jpegs,
             timings=Timings(
                 queue_ms=(started - trigger.received_mono) * 1000.0,

@@ -15,6 +15,7 @@ from typing import Any
 
 import cv2
 import httpx
+import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
@@ -205,3 +206,26 @@ async def test_next_never_uses_an_image_generated_before_the_trigger(
                     early.append(round(trigger.received_at * 1000 - generated, 3))
             assert gateway.dispatcher.snapshot("cam").camera.time_source == "presentation"
     assert early == [], f"{len(early)} of {triggers} images generated before the trigger: {early}"
+
+
+async def test_decode_on_trigger_gives_the_frame_the_result_names(rtsp_ready: None) -> None:
+    """`decode: on_trigger` keeps packets, not images; a trigger decodes the GOP through the
+    newest frame: the image the workflow saw is the one generated at the frame's time."""
+    with RtspCamera(width=480, height=240, pattern="timecode", gop=15) as coded:
+        stream = rtsp_stream(coded.url)
+        stream["source"].update(decode="on_trigger", latency_ms=measured_latency_ms(coded.url))
+        stream["workflow"] = "raw"
+        config = make_config(streams={"cam": stream}, workflows={"raw": RAW_IMAGE_WORKFLOW})
+        async with running_gateway(config) as (gateway, client, _):
+            await wait_until(lambda: delivering(gateway), 20)
+            frame = gateway.dispatcher.latest_frame("cam")
+            assert frame is not None and not isinstance(frame.content, np.ndarray)  # undecoded
+            apart = []
+            for index in range(30):
+                await asyncio.sleep((index % 5) * 0.007)
+                result = await gateway.dispatcher.inspect(Trigger("cam", Origin.PYTHON))
+                assert result.error is None and result.frame_timestamp is not None
+                generated = timecode_ms(result.outputs["image"])
+                apart.append(abs(generated - result.frame_timestamp * 1000))
+            assert max(apart) < 1000 / 30 / 2, apart  # within half a frame: that very frame
+            assert (await client.get("/streams/cam/latest_frame")).status_code == 200

@@ -45,6 +45,12 @@ class UrlSourceConfig(StrictModel):
         5.0, gt=0, le=120, description="no frame for this long: the camera is lost (reconnect)"
     )
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    decode: Literal["every_frame", "on_trigger"] = Field(
+        "every_frame",
+        description="every_frame: lowest trigger latency; on_trigger (pyav): keep packets "
+        "since the last keyframe, decode when a trigger needs the frame (about a GOP of "
+        "decoding per trigger, a fraction of the CPU)",
+    )
     latency_ms: float = Field(
         0.0,
         ge=0,

@@ -39,6 +39,7 @@ def build_source(stream_id: str, config: SourceConfig) -> FrameSource:
             open_timeout_s=config.open_timeout_s,
             read_timeout_s=config.read_timeout_s,
             rtsp_transport=config.rtsp_transport,
+            decode_on_trigger=config.decode == "on_trigger",
         )
     if isinstance(config, UsbSourceConfig):
         size = (config.width, config.height) if config.width and config.height else None

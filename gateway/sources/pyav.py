@@ -13,6 +13,7 @@ corrupt frames. OpenCV stays for USB cameras and video files.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,9 +24,46 @@ from gateway.capture import Image, SourceError
 from gateway.redact import redact
 
 
+class GopImage:
+    """A frame kept as the packets from the last keyframe through it (`decode: on_trigger`):
+    decoded by a decoder of its own when first used, on the thread that uses it."""
+
+    def __init__(self, packets: tuple[Any, ...], codec: str, extradata: bytes | None) -> None:
+        self._packets = packets
+        self._codec = codec
+        self._extradata = extradata
+        self._image: Image | None = None
+        self._lock = threading.Lock()
+
+    def decode(self) -> Image:
+        with self._lock:
+            if self._image is None:
+                self._image = self._decode()
+                self._packets = ()  # the image is kept now, not the packets
+            return self._image
+
+    def _decode(self) -> Image:
+        context: Any = av.CodecContext.create(self._codec, "r")  # a video decoder
+        if self._extradata:
+            context.extradata = self._extradata
+        context.thread_type = "SLICE"
+        last = None
+        try:
+            for packet in (*self._packets, None):  # None flushes the decoder
+                for frame in context.decode(packet):
+                    last = frame
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"the frame could not be decoded: {exc}") from None
+        if last is None:
+            raise SourceError("the frame could not be decoded: no picture")
+        image: Image = last.to_ndarray(format="bgr24")
+        return image
+
+
 class PyAVSource:
     """An RTSP or HTTP camera; `read` returns None when the stream stalls past the read timeout
-    or ends, and the grabber reconnects."""
+    or ends, and the grabber reconnects. With `decode_on_trigger`, frames are not decoded as
+    they arrive: each is the packets since the last keyframe, decoded when a trigger uses it."""
 
     def __init__(
         self,
@@ -34,8 +72,13 @@ class PyAVSource:
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 5.0,
         rtsp_transport: str = "tcp",
+        decode_on_trigger: bool = False,
     ) -> None:
         self._url = url
+        self._decode_on_trigger = decode_on_trigger
+        self._stream: Any = None
+        self._packets: Iterator[Any] | None = None
+        self._gop: list[Any] = []
         self._timeouts = (open_timeout_s, read_timeout_s)
         self._options = {"rtsp_transport": rtsp_transport} if url.startswith("rtsp") else {}
         self._container: Any = None
@@ -66,9 +109,16 @@ class PyAVSource:
         stream.thread_type = "SLICE"  # no frame threading: it holds one frame back
         self.codec = stream.codec_context.name
         self._container = container
-        self._frames = container.decode(stream)
+        self._stream = stream
+        self._gop = []
+        if self._decode_on_trigger:
+            self._packets = container.demux(stream)
+        else:
+            self._frames = container.decode(stream)
 
-    def read(self) -> Image | None:
+    def read(self) -> Image | GopImage | None:
+        if self._decode_on_trigger:
+            return self._read_packet()
         if self._frames is None:
             return None
         try:
@@ -83,9 +133,33 @@ class PyAVSource:
             return None  # stalled past the read timeout, or the connection dropped
         return None  # the stream ended
 
+    def _read_packet(self) -> GopImage | None:
+        """The next frame's packet, kept with the rest of its GOP, undecoded."""
+        if self._packets is None:
+            return None
+        try:
+            for packet in self._packets:
+                if packet.size == 0:
+                    continue
+                if packet.is_keyframe:
+                    self._gop = []  # a new list: earlier frames keep theirs
+                elif not self._gop:
+                    continue  # joined mid-GOP: wait for a keyframe
+                self._gop.append(packet)
+                self.presentation_s = (
+                    None if packet.pts is None else float(packet.pts * packet.time_base)
+                )
+                context = self._stream.codec_context
+                return GopImage(tuple(self._gop), context.name, context.extradata)
+        except (av.error.FFmpegError, OSError):
+            return None
+        return None
+
     def close(self) -> None:
         if self._container is not None:
             with contextlib.suppress(av.error.FFmpegError):
                 self._container.close()
         self._container = None
         self._frames = None
+        self._packets = None
+        self._gop = []

@@ -8,6 +8,10 @@ STAMP  := $(VENV)/.installed-stamp
 # GStreamer's RTSP server under Debian's python3: the RTSP camera simulator
 GSTREAMER := python3-gi gir1.2-gst-rtsp-server-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-rtsp \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+# Aravis: the GigE Vision camera simulator, the typelib, and what PyGObject builds with
+ARAVIS := aravis-tools gir1.2-aravis-0.8 libgirepository1.0-dev libcairo2-dev pkg-config \
+	python3-dev meson ninja-build
+GIGE_STAMP := $(VENV)/.gige-stamp
 # Roboflow's CLI, driven by the tests as users run it; a virtualenv of its own, since it pins
 # an older pydantic than the gateway's.
 RF_CLI_VENV := .venv-roboflow-cli
@@ -25,6 +29,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,ocr]"
 	touch $(STAMP)
+
+$(GIGE_STAMP): $(STAMP) | system-packages  # PyGObject for Aravis (builds from source)
+	$(BIN)/python -m pip install --quiet -e ".[dev,ocr,gige]"
+	touch $(GIGE_STAMP)
 
 $(RF_CLI):
 	$(PYTHON) -m venv $(RF_CLI_VENV)
@@ -45,8 +53,12 @@ system-packages:
 	if ! command -v curl >/dev/null 2>&1; then missing="$$missing curl"; fi; \
 	if ! /usr/bin/python3 simulators/rtsp_server.py --check 2>/dev/null; then \
 	  missing="$$missing $(GSTREAMER)"; fi; \
+	if ! command -v arv-fake-gv-camera-0.8 >/dev/null 2>&1 || \
+	   ! ls /usr/lib/*/girepository-1.0/Aravis-0.8.typelib >/dev/null 2>&1 || \
+	   ! pkg-config --exists gobject-introspection-1.0 cairo 2>/dev/null; then \
+	  missing="$$missing $(ARAVIS)"; fi; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing$$missing (MQTT broker, browser, curl and RTSP server for the tests)"; \
+	  echo "installing$$missing (MQTT broker, browser, curl, RTSP server and GigE camera for the tests)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
@@ -59,7 +71,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(RF_CLI)
+pytest: $(STAMP) $(RF_CLI) $(GIGE_STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)  ## benchmarks, by hand (not part of the tests)

@@ -13,6 +13,7 @@ import dataclasses
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,6 +74,11 @@ class Frame:
 
 class SourceError(Exception):
     """A camera could not be opened; the grabber retries with backoff."""
+
+
+class SourceIdle(Exception):
+    """No frame this time, and nothing wrong: a triggered camera waiting for its trigger. The
+    grabber reads again (after checking whether it was stopped)."""
 
 
 class SourceEnded(Exception):
@@ -264,6 +270,8 @@ class CaptureBuffer:
                 due = max(due + interval, time.monotonic() - interval)
             try:
                 image = self._source.read()
+            except SourceIdle:
+                continue
             except SourceEnded:
                 self._last_error = f"end of {self._source.description}"
                 self._ended.set()
@@ -330,20 +338,45 @@ class CaptureBuffer:
 
     def frame_after(self, trigger_mono: float, timeout_s: float) -> Frame:
         """The first kept frame captured after the trigger (policy `next`); waits for it."""
+        return self._wait_for(
+            lambda frame: frame.captured_mono > trigger_mono,
+            timeout_s,
+            f"no frame captured within {timeout_s * 1000:.0f} ms after the trigger",
+        )
+
+    def triggered_frame(self, timeout_s: float) -> Frame:
+        """Have the camera expose a frame now (TriggerSoftware) and wait for that frame: the
+        first one it delivers after the command (it exposes on command only)."""
+        self._check_connected()
+        trigger = getattr(self._source, "trigger", None)
+        if trigger is None:
+            message = f"stream {self.name!r}: {self._source.description} cannot be triggered"
+            raise GatewayError(ErrorCode.BAD_REQUEST, message)
+        with self._new_frame:
+            first_id = self._next_id
+        try:
+            trigger()
+        except SourceError as exc:
+            message = f"stream {self.name!r}: {exc}"
+            raise GatewayError(ErrorCode.CAMERA_DISCONNECTED, message) from None
+        return self._wait_for(
+            lambda frame: frame.frame_id >= first_id,
+            timeout_s,
+            f"the camera sent no frame within {timeout_s * 1000:.0f} ms of its trigger",
+        )
+
+    def _wait_for(self, wanted: Callable[[Frame], bool], timeout_s: float, late: str) -> Frame:
+        """The first kept frame that is `wanted`, waiting up to `timeout_s` (then TIMEOUT)."""
         deadline = time.monotonic() + timeout_s
         with self._new_frame:
             while True:
                 self._check_connected()
                 for frame in self._frames:
-                    if frame.captured_mono > trigger_mono:
+                    if wanted(frame):
                         return frame
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stop.is_set():
-                    raise GatewayError(
-                        ErrorCode.TIMEOUT,
-                        f"stream {self.name!r}: no frame captured within "
-                        f"{timeout_s * 1000:.0f} ms after the trigger",
-                    )
+                    raise GatewayError(ErrorCode.TIMEOUT, f"stream {self.name!r}: {late}")
                 self._new_frame.wait(remaining)
 
     def _check_connected(self) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from gateway.bus import ResultBus
 from gateway.capture import CaptureBuffer
-from gateway.config import StreamConfig, UrlSourceConfig
+from gateway.config import GigESourceConfig, StreamConfig, UrlSourceConfig
 from gateway.dispatcher import Dispatcher
 from gateway.model import ErrorCode, GatewayError
 from gateway.results import ResultStore
@@ -36,7 +36,10 @@ class StreamBuilder:
 
     def build(self, stream_id: str, config: StreamConfig, workflow: CompiledWorkflow) -> Stream:
         """Raises ValueError or ParameterError for a workflow the stream cannot run."""
-        latency_ms = config.source.latency_ms if isinstance(config.source, UrlSourceConfig) else 0
+        source = config.source
+        latency_ms = (
+            source.latency_ms if isinstance(source, UrlSourceConfig | GigESourceConfig) else 0.0
+        )
         capture = CaptureBuffer(
             stream_id,
             self._source_factory(stream_id, config.source),

@@ -18,7 +18,13 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.capture import CaptureBuffer, Frame, SourceError
-from gateway.config import LatestFramePolicy, NextFramePolicy, StreamConfig, StreamMode
+from gateway.config import (
+    CameraTriggerPolicy,
+    LatestFramePolicy,
+    NextFramePolicy,
+    StreamConfig,
+    StreamMode,
+)
 from gateway.model import (
     ErrorCode,
     GatewayError,
@@ -296,6 +302,8 @@ class Stream:
         try:
             if isinstance(policy, NextFramePolicy):
                 frame = self.capture.frame_after(trigger.received_mono, policy.timeout_ms / 1000.0)
+            elif isinstance(policy, CameraTriggerPolicy):
+                frame = self.capture.triggered_frame(policy.timeout_ms / 1000.0)
             else:
                 assert job.frame is not None  # pinned in `submit`
                 frame = job.frame

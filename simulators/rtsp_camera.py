@@ -8,7 +8,8 @@ import signal
 import socket
 import subprocess
 from pathlib import Path
-from types import TracebackType
+
+from simulators.process import SimulatorProcess
 
 SERVER = Path(__file__).with_name("rtsp_server.py")
 SYSTEM_PYTHON = Path("/usr/bin/python3")
@@ -34,7 +35,7 @@ def rtsp_available() -> str | None:
     return None
 
 
-class RtspCamera:
+class RtspCamera(SimulatorProcess):
     """`with RtspCamera() as camera: camera.url ...`; `stall()`/`resume()` send SIGSTOP/SIGCONT,
     `restart()` kills it and starts it again on the same port."""
 
@@ -96,15 +97,3 @@ class RtspCamera:
     def _signal(self, number: int) -> None:
         assert self._process is not None, "not running"
         self._process.send_signal(number)
-
-    def __enter__(self) -> RtspCamera:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

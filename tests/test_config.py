@@ -41,7 +41,7 @@ def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
 
 def test_example_config_validates_and_builds() -> None:
     config = load_config(ROOT / "config.example.yaml", env={})
-    assert set(config.streams) == {"conveyor", "recorded", "gige_via_rtsp", "usb_cam"}
+    assert set(config.streams) == {"conveyor", "recorded", "ip_camera", "usb_cam"}
     assert isinstance(config.streams["recorded"].frame_policy, NextFramePolicy)
     assert config.http.api_key is not None and config.http.api_key.get_secret_value() == ""
     assert {sid: base for sid, (base, _) in config.modbus_streams().items()} == {
@@ -72,9 +72,9 @@ def test_wrong_type_inside_a_union_names_the_real_path() -> None:
 
 
 def test_unknown_source_type_is_reported() -> None:
-    (message,) = problems(good_text().replace("synthetic", "gige"))
+    (message,) = problems(good_text().replace("synthetic", "genicam"))
     assert message.startswith("plant.yaml:6 streams.cam.source")
-    assert "'synthetic', 'video_file', 'url', 'usb'" in message
+    assert "'synthetic', 'video_file', 'url', 'usb', 'gige'" in message
 
 
 def test_missing_required_key_is_reported_at_its_parent() -> None:

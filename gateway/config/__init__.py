@@ -11,6 +11,8 @@ from here.
 
 from gateway.config.base import STREAM_ID_PATTERN, StrictModel
 from gateway.config.cameras import (
+    GigESourceConfig,
+    Region,
     SourceConfig,
     SyntheticSourceConfig,
     UrlSourceConfig,
@@ -60,6 +62,7 @@ from gateway.config.opcua import (
 )
 from gateway.config.runtime import HistoryConfig, LoggingConfig, RetentionConfig, RuntimeConfig
 from gateway.config.streams import (
+    CameraTriggerPolicy,
     FramePolicy,
     LatestFramePolicy,
     NextFramePolicy,
@@ -76,10 +79,12 @@ __all__ = [
     "MODBUS_RESULT_SPAN",
     "REGISTER_WIDTH",
     "STREAM_ID_PATTERN",
+    "CameraTriggerPolicy",
     "ConfigError",
     "ConfigIssue",
     "FramePolicy",
     "GatewayConfig",
+    "GigESourceConfig",
     "HistoryConfig",
     "HttpConfig",
     "ImageUrlConfig",
@@ -104,6 +109,7 @@ __all__ = [
     "OpcuaType",
     "OpcuaUser",
     "ReconnectConfig",
+    "Region",
     "RegisterOutput",
     "RegisterType",
     "RetentionConfig",

@@ -68,7 +68,38 @@ class UsbSourceConfig(StrictModel):
     fps: float | None = Field(None, gt=0)
 
 
+class Region(StrictModel):
+    x: int = Field(0, ge=0)
+    y: int = Field(0, ge=0)
+    width: int = Field(ge=8)
+    height: int = Field(ge=8)
+
+
+class GigESourceConfig(StrictModel):
+    """A GigE Vision / GenICam camera through Aravis (the `gige` extra)."""
+
+    type: Literal["gige"]
+    device: str | None = Field(None, description="Aravis device id; unset: the first found")
+    trigger: Literal["free_run", "software"] = Field(
+        "free_run",
+        description="software: the camera exposes only on TriggerSoftware (frame_policy "
+        "camera_trigger sends one per trigger)",
+    )
+    pixel_format: str | None = Field(None, description="GenICam PixelFormat, e.g. BayerRG8")
+    exposure_us: float | None = Field(None, gt=0)
+    gain: float | None = Field(None, ge=0)
+    region: Region | None = None
+    read_timeout_s: float = Field(
+        2.0, gt=0, le=60, description="free-running: no frame for this long, camera lost"
+    )
+    latency_ms: float = Field(0.0, ge=0, le=5000)
+
+
 SourceConfig = Annotated[
-    SyntheticSourceConfig | VideoFileSourceConfig | UrlSourceConfig | UsbSourceConfig,
+    SyntheticSourceConfig
+    | VideoFileSourceConfig
+    | UrlSourceConfig
+    | UsbSourceConfig
+    | GigESourceConfig,
     Field(discriminator="type"),
 ]

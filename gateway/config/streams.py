@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gateway.config.base import StrictModel
-from gateway.config.cameras import SourceConfig
+from gateway.config.cameras import GigESourceConfig, SourceConfig
 
 
 class LatestFramePolicy(StrictModel):
@@ -24,7 +24,17 @@ class NextFramePolicy(StrictModel):
     timeout_ms: float = Field(1000.0, gt=0)
 
 
-FramePolicy = Annotated[LatestFramePolicy | NextFramePolicy, Field(discriminator="type")]
+class CameraTriggerPolicy(StrictModel):
+    """The camera exposes for the trigger: TriggerSoftware is sent to a software-triggered
+    GigE camera and exactly the frame it exposed is inspected."""
+
+    type: Literal["camera_trigger"]
+    timeout_ms: float = Field(1000.0, gt=0)
+
+
+FramePolicy = Annotated[
+    LatestFramePolicy | NextFramePolicy | CameraTriggerPolicy, Field(discriminator="type")
+]
 
 
 class ReconnectConfig(StrictModel):
@@ -50,3 +60,14 @@ class StreamConfig(StrictModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     frames_kept: int = Field(4, ge=2, le=64, description="recent frames kept for `next`")
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
+
+    @model_validator(mode="after")
+    def _camera_trigger_needs_a_triggered_camera(self) -> StreamConfig:
+        if isinstance(self.frame_policy, CameraTriggerPolicy) and not (
+            isinstance(self.source, GigESourceConfig) and self.source.trigger == "software"
+        ):
+            raise ValueError(
+                "frame_policy camera_trigger needs a camera that exposes on command: "
+                "source type gige with trigger: software"
+            )
+        return self

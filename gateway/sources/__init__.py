@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from gateway.capture import FrameSource
 from gateway.config import (
+    GigESourceConfig,
     SourceConfig,
     SyntheticSourceConfig,
     UrlSourceConfig,
@@ -41,6 +42,10 @@ def build_source(stream_id: str, config: SourceConfig) -> FrameSource:
             rtsp_transport=config.rtsp_transport,
             decode_on_trigger=config.decode == "on_trigger",
         )
+    if isinstance(config, GigESourceConfig):
+        from gateway.sources.gige import GigESource  # Aravis only when a GigE camera is used
+
+        return GigESource(config)
     if isinstance(config, UsbSourceConfig):
         size = (config.width, config.height) if config.width and config.height else None
         return OpenCVSource(config.index, fps=config.fps, size=size)

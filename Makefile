@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
+PORT   ?= 8000
 # GStreamer's RTSP server under Debian's python3: the RTSP camera simulator
 GSTREAMER := python3-gi gir1.2-gst-rtsp-server-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-rtsp \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
@@ -24,9 +26,13 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo run test system-packages lint typecheck pytest bench model clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml  ## the gateway alone: what the demo needs
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP) pyproject.toml  ## and the dev tools the tests need
 	$(BIN)/python -m pip install --quiet -e ".[dev,ocr]"
 	touch $(STAMP)
 
@@ -38,11 +44,11 @@ $(RF_CLI):
 	$(PYTHON) -m venv $(RF_CLI_VENV)
 	$(RF_CLI_VENV)/bin/python -m pip install --quiet "$(RF_CLI_PIN)"
 
-demo: $(STAMP)  ## the whole gateway on simulators (Ctrl-C stops)
-	$(BIN)/gateway demo
+demo: $(RUNTIME_STAMP)  ## the whole gateway on simulators (Ctrl-C stops); `make demo PORT=8001`
+	$(BIN)/gateway demo --port $(PORT)
 
-run: $(STAMP)   ## the gateway alone, on the embedded default config
-	$(BIN)/gateway run
+run: $(RUNTIME_STAMP)   ## the gateway alone, on the embedded default config
+	$(BIN)/gateway run --port $(PORT)
 
 test: system-packages lint typecheck pytest  ## ruff, import contracts, mypy --strict, pytest
 

@@ -15,9 +15,11 @@ import argparse
 import asyncio
 import http.client
 import json
+import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "GATEWAY_DATA_DIR": tempfile.mkdtemp(prefix="gateway-bench-")},
     )
     try:
         assert child.stdout is not None and child.stdin is not None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +40,15 @@ def write_report(name: str, report: dict[str, Any], lines: list[str]) -> None:
 
 
 def start_child(module: str, *args: str) -> subprocess.Popen[str]:
-    """`python -m <module> <args>`, returned once it prints READY; it stops when stdin closes."""
+    """`python -m <module> <args>`, returned once it prints READY; it stops when stdin closes.
+    Its result history goes to a directory of its own, never the user's."""
+    data_dir = tempfile.mkdtemp(prefix="gateway-bench-")
     process = subprocess.Popen(
         [sys.executable, "-m", module, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "GATEWAY_DATA_DIR": data_dir},
     )
     assert process.stdout is not None
     line = process.stdout.readline()

@@ -162,6 +162,8 @@ class Gateway:
                 await adapter.stop()
             for stream in self.streams.values():
                 await stream.stop()
+            if self.history is not None:
+                await asyncio.to_thread(self.history.close)
             raise
         log.info(
             "gateway started",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from gateway.config import (
     load_config,
 )
 from gateway.logs import configure_logging
+from gateway.model import StartError
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +32,16 @@ log = structlog.get_logger(__name__)
 def _load(config_path: Path | None) -> tuple[GatewayConfig, Path]:
     path = config_path or default_config_path()
     return load_config(path), path.resolve().parent
+
+
+@contextlib.asynccontextmanager
+async def _stopping(gateway: Gateway) -> AsyncIterator[Gateway]:
+    """A started gateway, stopped on the way out (saying so: stopping takes a moment)."""
+    try:
+        yield gateway
+    finally:
+        click.echo("stopping…", err=True)
+        await gateway.stop()
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
@@ -96,7 +108,12 @@ def run(config_path: Path | None, port: int | None, log_format: str | None) -> N
 
     async def main(stop: asyncio.Event) -> int:
         gateway = build_or_exit(config, config_dir)
-        async with gateway:
+        try:
+            await gateway.start()
+        except StartError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return 2
+        async with _stopping(gateway):
             if gateway.http is not None:
                 click.echo(
                     f"gateway {config.gateway_id!r} serving http://{config.http.host}:"

@@ -55,6 +55,11 @@ class InspectionError:
         return {"code": int(self.code), "name": self.code.name, "message": self.message}
 
 
+class StartError(Exception):
+    """A part of the gateway could not start (a port in use, say); the message is one line
+    saying what is wrong and what to change, for the command line to print as it is."""
+
+
 class GatewayError(Exception):
     """An error that becomes an error result with a shared code (never a crash)."""
 

@@ -14,8 +14,9 @@ from gateway.model import iso_utc
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = (
     "id", "stream", "result_id", "trigger_id", "source", "received_at", "pass",
-    "error_code", "error_message", "part_id", "frame_id", "total_ms", "outputs",
+    "error_code", "error_message", "part_id", "frame_id", "total_ms",
 )  # fmt: skip
+"""The fixed columns; one `outputs.<name>` column per output follows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +82,18 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def csv_row(entry: dict[str, Any]) -> list[Any]:
-    """An entry (`row_entry`) as the cells under CSV_COLUMNS."""
+def csv_row(entry: dict[str, Any], outputs: list[str]) -> list[Any]:
+    """An entry (`row_entry`) as the cells under CSV_COLUMNS, then one per name in `outputs`
+    (empty where this result has no such output; lists and mappings as JSON)."""
+    values = entry["outputs"]
     return [
         entry["id"], csv_cell(entry["stream"]), entry["result_id"], csv_cell(entry["trigger_id"]),
         entry["source"], entry["received_at"], csv_cell(entry["pass"]), entry["error_code"],
         csv_cell(entry["error_message"]), csv_cell(entry["part_id"]), csv_cell(entry["frame_id"]),
-        csv_cell(entry["total_ms"]), csv_cell(orjson.dumps(entry["outputs"]).decode()),
+        csv_cell(entry["total_ms"]),
+        *(csv_cell(_flat(values[name]) if name in values else None) for name in outputs),
     ]  # fmt: skip
+
+
+def _flat(value: Any) -> Any:
+    return orjson.dumps(value).decode() if isinstance(value, dict | list) else value

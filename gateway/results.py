@@ -324,14 +324,20 @@ class ResultStore:
         return path if path.is_file() else None
 
     def csv_rows(self, query: ResultQuery) -> Iterator[str]:
-        """CSV text in chunks, every matching result (no paging), oldest first."""
+        """CSV text in chunks, every matching result (no paging), oldest first: one column per
+        output (`outputs.<name>`, nested values as JSON), so a spreadsheet can sort by them.
+        The outputs' names are gathered in a first pass over the same rows."""
         where, values = query.where()
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
+        sql = f"SELECT * FROM results{where} ORDER BY id"
         with self._connect() as db:
-            for row in db.execute(f"SELECT * FROM results{where} ORDER BY id", values):
-                writer.writerow(csv_row(row_entry(row)))
+            names: dict[str, None] = {}
+            for (record,) in db.execute(sql.replace("SELECT *", "SELECT record", 1), values):
+                names.update(dict.fromkeys(orjson.loads(record).get("outputs", {})))
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow([*CSV_COLUMNS, *(f"outputs.{name}" for name in names)])
+            for row in db.execute(sql, values):
+                writer.writerow(csv_row(row_entry(row), list(names)))
                 if buffer.tell() > 64 * 1024:
                     yield buffer.getvalue()
                     buffer.seek(0)

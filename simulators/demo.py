@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import statistics
 from collections import deque
 from collections.abc import Callable
@@ -141,6 +142,21 @@ class DemoBoard:
             )
         return table
 
+    def status_line(self) -> str:
+        """The table in one line, for a log or a pipe (no live table without a terminal)."""
+        parts = []
+        if self.plc is not None:
+            stats = self.plc.stats
+            parts.append(
+                f"PLC {stats.cycles} parts OK {stats.passed} NG {stats.failed} "
+                f"missed {stats.missed} correct {self.plc_correct}"
+            )
+        for protocol, tally in self.tallies.items():
+            p50 = tally.percentile(0.5)
+            shown = "-" if p50 is None else f"{p50:.0f} ms"
+            parts.append(f"{protocol} {tally.results} (p50 {shown})")
+        return " | ".join(parts)
+
     def summary(self) -> dict[str, Any]:
         plc = self.plc.stats if self.plc is not None else PlcStats()
         inspected = len(plc.results)
@@ -175,6 +191,15 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
+STATUS_EVERY_S = 5.0
+
+
+async def _report_every(board: DemoBoard, seconds: float, echo: Callable[[str], None]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        echo(board.status_line())
+
+
 async def run_demo(
     gateway: Gateway,
     *,
@@ -186,6 +211,8 @@ async def run_demo(
     echo: Callable[[str], None],
 ) -> dict[str, Any]:
     """Drive the running `gateway` until `stop` or `duration_s`; returns the summary."""
+    for name in ("asyncua", "opcua"):  # the demo's own OPC UA client's revised-value notices
+        logging.getLogger(name).setLevel(logging.ERROR)
     camera = gateway.streams[STREAM].capture.source
     if not isinstance(camera, SyntheticCamera):
         raise RuntimeError(f"the demo needs stream {STREAM!r} on the synthetic camera")
@@ -264,11 +291,17 @@ async def run_demo(
         )
     )
     stopper = asyncio.create_task(stop.wait())
+    console = Console()
     if headless:
         await asyncio.wait({*clients, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    else:
-        with Live(get_renderable=board.table, console=Console(), refresh_per_second=4):
+    elif console.is_terminal:
+        with Live(get_renderable=board.table, console=console, refresh_per_second=4):
             await asyncio.wait({*clients, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    else:  # piped or under systemd: a line every few seconds instead of a live table
+        reporter = asyncio.create_task(_report_every(board, STATUS_EVERY_S, echo))
+        await asyncio.wait({*clients, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        reporter.cancel()
+    echo("stopping…")
     stop.set()
     stopper.cancel()
     await asyncio.wait(clients, timeout=5)

@@ -72,6 +72,10 @@ def demo(
     os.environ.setdefault("GATEWAY_HTTP_PORT", str(port))
     os.environ.setdefault("GATEWAY_MODBUS_PORT", str(modbus_port))
     os.environ.setdefault("GATEWAY_OPCUA_PORT", str(opcua_port))
+    # the demo's results apart from a real gateway's (and a bench's) on this machine
+    os.environ.setdefault(
+        "GATEWAY_DATA_DIR", str(Path("~/.local/share/inspection-gateway/demo").expanduser())
+    )
     config, config_dir = load_or_exit(None)
     configure_logging("warning", "console")
     with tempfile.TemporaryDirectory(prefix="gateway-demo-") as workdir:

@@ -233,3 +233,29 @@ async def test_with_an_api_key_the_page_asks_for_it_shows_data_and_downloads_the
         rows = path.read_text().splitlines()
         assert rows[0].startswith("id,stream") and len(rows) == len(published) + 1
         assert errors == []
+
+
+async def test_api_docs_render_without_internet(browser: Browser) -> None:
+    """/docs is Swagger UI with its scripts served by the gateway: it renders every route in a
+    browser that reaches nothing but the gateway (a plant network has no internet), also with
+    an API key set (the page and the schema hold no data)."""
+    async with running_gateway(make_config(http={"api_key": "k"}), api_key="k") as (_, client, _):
+        base = str(client.base_url)
+        page = await browser.new_page()
+        elsewhere: list[str] = []
+        page.on(
+            "request",
+            lambda request: (
+                None
+                if request.url.startswith((base, "blob:", "data:"))
+                else elsewhere.append(request.url)
+            ),
+        )
+        await page.goto(f"{base}/docs")
+        await page.get_by_text("/streams/{stream_id}/trigger", exact=True).first.wait_for(
+            timeout=20_000
+        )
+        await page.close()
+        assert elsewhere == [], elsewhere
+        async with httpx.AsyncClient(base_url=base) as anonymous:
+            assert (await anonymous.get("/streams")).status_code == 401  # data needs the key

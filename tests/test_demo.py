@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 from tests.conftest import ROOT
 
 
-def run_demo(*args: str, timeout_s: float = 90) -> subprocess.CompletedProcess[str]:
+def run_demo(
+    *args: str, timeout_s: float = 90, terminal: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The demo as a subprocess; `terminal` makes its output count as a terminal (rich's
+    TTY_COMPATIBLE), as when a user runs it in one."""
     ports = ["--port", "0", "--modbus-port", "0", "--opcua-port", "0"]
+    env = {**os.environ, "TTY_COMPATIBLE": "1" if terminal else "0"}
     return subprocess.run(
         [sys.executable, "-c", "from gateway.cli import main; main()", "demo", *ports, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout_s,
+        env=env,
     )
 
 
@@ -42,9 +49,21 @@ def test_headless_demo_inspects_every_part_and_agrees_with_the_ground_truth() ->
 
 
 def test_demo_shows_a_table_of_results_per_protocol() -> None:
-    done = run_demo("--duration", "3", "--rate", "3")
+    done = run_demo("--duration", "3", "--rate", "3", terminal=True)
     assert done.returncode == 0, done.stderr
     assert "Recent results per protocol" in done.stdout, done.stdout
     for protocol in ("Modbus (PLC)", "OPC UA", "MQTT", "HTTP"):
         assert protocol in done.stdout
     assert "dashboard: http://127.0.0.1:" in done.stdout
+
+
+def test_piped_demo_prints_a_status_line_every_few_seconds() -> None:
+    """Without a terminal (a pipe, systemd) there is no live table: a line every 5 s."""
+    done = run_demo("--duration", "7", "--rate", "3")
+    assert done.returncode == 0, done.stderr
+    assert "Recent results per protocol" not in done.stdout
+    (status,) = [line for line in done.stdout.splitlines() if line.startswith("PLC ")]
+    for protocol in ("Modbus (PLC)", "OPC UA", "MQTT", "HTTP"):
+        assert f"| {protocol} " in status
+    assert "stopping…" in done.stdout
+    assert "Requested session timeout" not in done.stdout + done.stderr  # asyncua's notices

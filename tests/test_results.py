@@ -62,9 +62,19 @@ async def test_results_are_stored_filtered_and_exported(tmp_path: Path) -> None:
         passed_ids = [r.trigger_id for r in published if r.passed]
         assert [row["trigger_id"] for row in rows] == passed_ids  # oldest first
         assert all(row["pass"] == "True" and row["error_code"] == "0" for row in rows)
+        # one column per output, for a spreadsheet: the light workflow's class and confidence
+        assert {"outputs.class", "outputs.confidence"} <= set(rows[0])
+        stored = {r.trigger_id: r.outputs for r in published if r.passed}
+        for row in rows:
+            assert row["outputs.class"] == stored[row["trigger_id"]]["class"]
+            assert float(row["outputs.confidence"]) == stored[row["trigger_id"]]["confidence"]
         assert exported.headers["content-type"].startswith("text/csv")
         bad = await client.get("/results", params={"outcome": "maybe"})
         assert bad.status_code == 422 and "outcome" in bad.json()["error"]["message"]
+        # a form sends its empty fields: they mean "not given"
+        empty = await client.get("/results?outcome=&stream=&since=&until=&source=&limit=5")
+        assert empty.status_code == 200 and empty.json()["total"] == 13
+        assert (await client.get("/results.csv?outcome=&stream=")).status_code == 200
 
 
 async def test_result_ids_continue_after_a_restart(tmp_path: Path) -> None:

@@ -13,13 +13,14 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from adapters.http.dashboard import dashboard_router
 from adapters.http.errors import COMMON_ERRORS, JsonResponse, install_error_handlers
 from adapters.http.health import health_router
 from adapters.http.image_inputs import ImageFetcher
 from adapters.http.instill import instill_router
-from adapters.http.middleware import BodySizeLimit, api_key_check
+from adapters.http.middleware import BodySizeLimit, EmptyQueryIsAbsent, api_key_check
 from adapters.http.results import results_router
 from adapters.http.stream_manager import stream_manager_router
 from adapters.http.streams import ConsumeBuffer, stream_router
@@ -38,7 +39,8 @@ except PackageNotFoundError:  # run from a source tree that was never installed
 def create_app(config: HttpConfig, core: Core, closing: asyncio.Event) -> FastAPI:
     """The HTTP API around one core (no global state). `closing` ends endless responses."""
     api_key = config.api_key.get_secret_value().encode() if config.api_key else None
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs with Swagger UI's files served here: no CDN on a plant network
+        redoc_url=None,  # ReDoc fetches its logo from a CDN whatever is served
         title="Inspection gateway",
         version=VERSION,
         description="Triggered visual inspection over HTTP, MQTT, Modbus and OPC UA.",
@@ -47,6 +49,7 @@ def create_app(config: HttpConfig, core: Core, closing: asyncio.Event) -> FastAP
         responses=COMMON_ERRORS,
     )
     app.add_middleware(BodySizeLimit, limit=config.max_body_bytes)
+    app.add_middleware(EmptyQueryIsAbsent)
     install_error_handlers(app)
     app.state.triggers = TriggerRoutes(core, config)  # its caches, for inspection
     app.include_router(trigger_router(app.state.triggers))

@@ -15,10 +15,11 @@ from adapters.http.errors import ApiError, JsonResponse
 from gateway.model import ErrorCode
 from gateway.wire import error_body
 
-OPEN_PATHS: Final = frozenset({"/healthz", "/readyz", "/", "/info"})
+OPEN_PATHS: Final = frozenset({"/healthz", "/readyz", "/", "/info", "/docs", "/openapi.json"})
 """No API key needed: health probes, the server's name and version (Roboflow's SDK asks
-`/info` without a key) and the dashboard's page (it holds no data; it asks for the key and
-sends it with every request it makes)."""
+`/info` without a key), the API's description (a browser opening /docs cannot send a key, and
+the schema holds no data; calls made from the page need the key like any other) and
+the dashboard's page (it holds no data; it asks for the key and sends it with every request)."""
 OPEN_PREFIXES: Final = ("/dashboard/",)
 """The page's own scripts and styles: a `<script>` or `<link>` cannot send a header, and they
 hold no data."""
@@ -66,6 +67,21 @@ def api_key_check(api_key: bytes | None) -> Callable[[Request], Awaitable[None]]
             raise ApiError(ErrorCode.BAD_REQUEST, KEY_MISSING, 401)
 
     return authorise
+
+
+class EmptyQueryIsAbsent:
+    """Drops query parameters with an empty value (`?outcome=&stream=`): a form or a script
+    sends every field, and an empty one means "not given", not "invalid"."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query: bytes = scope.get("query_string", b"")
+        if scope["type"] == "http" and query:
+            kept = [pair for pair in query.split(b"&") if pair and not pair.endswith(b"=")]
+            scope = {**scope, "query_string": b"&".join(kept)}
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from adapters.http.app import create_app
 from adapters.http.read_timeout import timed_request_protocol
 from gateway.config import HttpConfig
 from gateway.core import Core
+from gateway.model import StartError
 
 
 class _Server(uvicorn.Server):
@@ -87,7 +89,13 @@ def _bind(host: str, port: int) -> socket.socket:
         listener.bind((host, port))
     except OSError as exc:
         listener.close()
-        raise RuntimeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        hint = (
+            " (another gateway running? `gateway run --port N`, GATEWAY_HTTP_PORT=N or "
+            "http.port: N picks another; 0 = any free port)"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        raise StartError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
     listener.listen(2048)
     listener.setblocking(False)
     return listener

@@ -86,7 +86,8 @@ async def test_trigger_button_shows_waiting_then_the_rendered_result_and_history
         await expect(card.get_by_role("button", name="Trigger")).to_be_disabled()
         route = await asyncio.wait_for(held, 5)
         await route.continue_()
-        await expect(status).to_contain_text("Inspection complete")
+        banner = card.locator(".verdict-banner")
+        await expect(banner).to_be_visible()
         rendered = card.locator(".rendered img")
         await expect(rendered).to_be_visible()
         assert (await rendered.get_attribute("src") or "").startswith("data:image/jpeg;base64,")
@@ -97,7 +98,9 @@ async def test_trigger_button_shows_waiting_then_the_rendered_result_and_history
         last = published[-1]
         assert last.origin.value == "http"
         verdict = "PASS" if last.passed else "FAIL"
-        await expect(status).to_contain_text(f"{verdict} (#{last.result_id},")
+        await expect(banner).to_contain_text(verdict)
+        await expect(banner).to_have_class(f"verdict-banner {'pass' if last.passed else 'fail'}")
+        await expect(status).to_contain_text(f"#{last.result_id},")
         # the live feed got it over server-sent events
         await expect(page.locator("#feed tr").first).to_contain_text(str(last.result_id))
 

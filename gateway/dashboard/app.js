@@ -41,6 +41,20 @@ function verdictOf(result) {
   return ["", "done"];
 }
 
+const REASON_OUTPUTS = ["reason", "defect", "defects", "class", "label"];
+
+function reasonOf(result) {
+  // Why a part failed, from the workflow's own outputs: the first of these names it has.
+  const outputs = result.outputs || {};
+  for (const name of REASON_OUTPUTS) {
+    const value = outputs[name];
+    if (value !== undefined && value !== null && value !== "" && value !== "none") {
+      return `${name}: ${typeof value === "object" ? JSON.stringify(value) : value}`;
+    }
+  }
+  return summarise(outputs);
+}
+
 function isImage(value) { return value && typeof value === "object" && value.type === "base64"; }
 
 function summarise(outputs) {
@@ -48,6 +62,12 @@ function summarise(outputs) {
     .filter(([name, value]) => name !== "pass" && value !== null && typeof value !== "object")
     .map(([name, value]) => `${name}=${typeof value === "number" ? +value.toFixed(3) : value}`)
     .join("  ");
+}
+
+function small(text) {
+  const element = document.createElement("small");
+  element.textContent = text;
+  return element;
 }
 
 function timeOf(iso) { return new Date(iso).toLocaleTimeString(); }
@@ -70,6 +90,8 @@ function renderStreams(streams) {
       card.dataset.stream = stream.id;
       $(".name", card).textContent = stream.id;
       $("button.trigger", card).addEventListener("click", () => trigger(stream.id, card));
+      $("button.pause", card).addEventListener("click", () => control(stream.id, card.dataset.state === "paused" ? "resume" : "pause"));
+      $("button.mode", card).addEventListener("click", () => setMode(stream.id, card.dataset.mode === "continuous" ? "triggered" : "continuous"));
       $("#streams").append(card);
       cards.set(stream.id, card);
       filter.add(new Option(stream.id, stream.id));
@@ -79,6 +101,18 @@ function renderStreams(streams) {
     state.textContent = camera.connected ? stream.state : "camera disconnected";
     state.className = `badge state ${camera.connected ? stream.state : "disconnected"}`;
     $(".mode", card).textContent = stream.mode;
+    card.dataset.state = stream.state;
+    card.dataset.mode = stream.mode;
+    $("button.pause", card).textContent = stream.state === "paused" ? "Resume" : "Pause";
+    $("button.mode", card).textContent = stream.mode === "continuous" ? "Triggered" : "Continuous";
+    $("button.mode", card).title = `switch to ${stream.mode === "continuous" ? "triggered" : "continuous"} mode`;
+    const noSignal = $(".no-signal", card);
+    noSignal.hidden = camera.connected;
+    $(".preview img", card).style.visibility = camera.connected ? "" : "hidden";  // no broken icon
+    if (!camera.connected) {
+      const why = camera.ended ? "video ended" : (camera.last_error || "connecting…");
+      noSignal.textContent = `No signal: ${why} (retrying; ${camera.reconnects} reconnects)`;
+    }
     const age = camera.last_frame_age_ms;
     const facts = [
       ["camera", camera.connected ? "connected" : "lost"],
@@ -98,10 +132,23 @@ function renderStreams(streams) {
       return div;
     }));
     const button = $("button.trigger", card);
-    const triggerable = stream.mode === "triggered" && stream.state === "running";
+    const triggerable = stream.state === "running" && camera.connected;
     if (!card.dataset.busy) button.disabled = !triggerable;
-    button.title = triggerable ? "inspect the next part now" : `stream is ${stream.state}, ${stream.mode}`;
+    button.title = triggerable ? "inspect the next part now"
+      : !camera.connected ? "no camera signal" : `stream is ${stream.state}`;
   }
+}
+
+async function control(streamId, action) {
+  const response = await api(`/streams/${encodeURIComponent(streamId)}/${action}`, { method: "POST" });
+  if (response.ok) renderStreams([(await response.json()).stream]);
+}
+
+async function setMode(streamId, mode) {
+  const response = await api(`/streams/${encodeURIComponent(streamId)}/mode`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ mode }),
+  });
+  if (response.ok) renderStreams([(await response.json()).stream]);
 }
 
 async function trigger(streamId, card) {
@@ -121,20 +168,24 @@ async function trigger(streamId, card) {
     status.textContent = `No answer from the gateway (${error.message})`;
   } finally {
     delete card.dataset.busy;
-    button.disabled = false;
+    button.disabled = card.dataset.state !== "running";
   }
 }
 
 function showResult(card, result) {
-  const status = $(".trigger-status", card);
+  const status = $(".trigger-status", card), banner = $(".verdict-banner", card);
   const [kind, word] = verdictOf(result);
+  banner.hidden = false;
+  banner.className = `verdict-banner ${kind}`;
   if (result.error) {
+    banner.replaceChildren(word, small(result.error.message));
     status.className = "trigger-status failed";
-    status.textContent = `${result.error.name}: ${result.error.message}`;
+    status.textContent = "";
     return;
   }
+  banner.replaceChildren(word, small(result.pass === false ? reasonOf(result) : summarise(result.outputs)));
   status.className = `trigger-status done ${kind}`;
-  status.textContent = `Inspection complete: ${word} (#${result.result_id}, ${result.timings.total_ms.toFixed(1)} ms)`;
+  status.textContent = `#${result.result_id}, ${result.timings.total_ms.toFixed(1)} ms`;
   const rendered = $(".rendered", card);
   const image = Object.values(result.outputs || {}).find(isImage);
   if (image) {
@@ -172,7 +223,7 @@ function addToFeed(result) {
   cell(row, result.source);
   cell(row, result.result_id);
   cell(row, word, `verdict ${kind}`);
-  cell(row, result.error ? result.error.message : summarise(result.outputs));
+  cell(row, result.error ? result.error.message : result.pass === false ? reasonOf(result) : summarise(result.outputs));
   cell(row, result.timings.total_ms.toFixed(1));
   while (feed.rows.length > 12) feed.deleteRow(-1);
 }
@@ -191,34 +242,45 @@ function connect() {
 
 async function refreshLatency() {
   try {
-    const response = await api("/stats/latency?window_s=300");
+    const response = await api("/stats/latency?window_s=300&buckets=10");
     if (response.ok) drawLatency((await response.json()).sources);
   } catch (_) { /* the next round will tell */ }
   setTimeout(refreshLatency, 5000);
 }
 
+const SERIES_COLOURS = ["#3b82c4", "#e0a030", "#5fd387", "#c77dff", "#ff7b73", "#8cc4ff"];
+
 function drawLatency(sources) {
+  // p50 per time slice, one line per protocol, over the window
   const svg = $("#latency-chart"), names = Object.keys(sources);
   $("#latency-empty").hidden = names.length > 0;
   svg.replaceChildren();
   if (!names.length) return;
-  const width = svg.clientWidth || 500, height = 220, left = 90, top = 20, barH = 14;
-  const max = Math.max(...names.map((n) => sources[n].p99_ms), 1);
+  const width = svg.clientWidth || 500, height = 220, left = 44, right = 8, top = 10, bottom = 40;
+  const values = names.flatMap((n) => sources[n].series.filter(Boolean).map((p) => p.p50_ms));
+  const max = Math.max(...values, 1);
   const ns = "http://www.w3.org/2000/svg";
   const add = (tag, attrs, text) => {
     const el = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
     if (text !== undefined) el.textContent = text;
     svg.append(el);
+    return el;
   };
-  const rowH = Math.min(48, (height - top) / names.length);
+  const plotH = height - top - bottom, plotW = width - left - right;
+  for (const fraction of [0, 0.5, 1]) {
+    const y = top + plotH * (1 - fraction);
+    add("line", { x1: left, x2: width - right, y1: y, y2: y });
+    add("text", { x: 0, y: y + 4 }, `${(max * fraction).toFixed(0)} ms`);
+  }
   names.forEach((name, i) => {
-    const s = sources[name], y = top + i * rowH, scale = (width - left - 120) / max;
-    add("text", { x: 0, y: y + barH + 4 }, `${name} (${s.count})`);
-    add("rect", { class: "p50", x: left, y, width: Math.max(s.p50_ms * scale, 1), height: barH });
-    add("rect", { class: "p99", x: left, y: y + barH + 2, width: Math.max(s.p99_ms * scale, 1), height: barH });
-    add("text", { x: left + s.p50_ms * scale + 6, y: y + barH - 2 }, `p50 ${s.p50_ms.toFixed(1)} ms`);
-    add("text", { x: left + s.p99_ms * scale + 6, y: y + 2 * barH }, `p99 ${s.p99_ms.toFixed(1)} ms`);
+    const series = sources[name].series, step = plotW / Math.max(series.length - 1, 1);
+    const points = series.map((p, j) => p && `${left + j * step},${top + plotH * (1 - p.p50_ms / max)}`)
+      .filter(Boolean).join(" ");
+    const colour = SERIES_COLOURS[i % SERIES_COLOURS.length];
+    add("polyline", { points, stroke: colour });
+    add("text", { x: left + (i % 3) * (plotW / 3), y: height - 20 + 14 * Math.floor(i / 3), fill: colour },
+      `${name} p50 ${sources[name].p50_ms.toFixed(1)} / p99 ${sources[name].p99_ms.toFixed(1)} ms`);
   });
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
 }
@@ -282,7 +344,11 @@ async function loadHistory() {
       const img = document.createElement("img");
       img.className = "thumb";
       img.alt = `stored frame of result ${result.result_id}`;
-      img.addEventListener("click", () => img.classList.toggle("big"));
+      img.addEventListener("click", () => {
+        const box = $("#lightbox");
+        $("img", box).src = img.src;
+        box.showModal();
+      });
       imageCell.append(img);
       showImage(img, `/results/${result.id}/image`);
     }

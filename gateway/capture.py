@@ -117,6 +117,8 @@ class CameraHealth:
     ended: bool = False
     time_source: str = TimeSource.ARRIVAL.value
     """How the newest frame's exposure time was estimated."""
+    retry_in_s: float | None = None
+    """Disconnected: seconds until the next attempt to reconnect."""
     """A finite source played to its end (no reconnecting)."""
 
     def to_dict(self) -> dict[str, object]:
@@ -131,6 +133,7 @@ class CameraHealth:
             "last_error": self.last_error,
             "ended": self.ended,
             "time_source": self.time_source,
+            "retry_in_s": None if self.retry_in_s is None else round(self.retry_in_s, 1),
         }
 
 
@@ -161,6 +164,7 @@ class CaptureBuffer:
         self._last_error: str | None = None
         self._ended = threading.Event()
         self._was_delivering = False
+        self._retry_at: float | None = None
 
     @property
     def source(self) -> FrameSource:
@@ -234,8 +238,10 @@ class CaptureBuffer:
                 retry_in_s=round(delay, 2),
             )
             self._was_delivering = False
+            self._retry_at = time.monotonic() + delay
             if stop.wait(delay):
                 break
+            self._retry_at = None
             self._reconnects += 1
 
     def _log_end(self) -> None:
@@ -395,6 +401,7 @@ class CaptureBuffer:
         return self._connected
 
     def health(self) -> CameraHealth:
+        retry_at = self._retry_at
         with self._new_frame:
             arrivals = list(self._arrivals)
             newest = self._frames[-1] if self._frames else None
@@ -412,6 +419,7 @@ class CaptureBuffer:
             last_error=self._last_error,
             ended=self._ended.is_set(),
             time_source=(newest.time_source if newest is not None else TimeSource.ARRIVAL).value,
+            retry_in_s=None if retry_at is None else max(retry_at - time.monotonic(), 0.0),
         )
 
     def wait_ended(self, timeout_s: float) -> bool:

@@ -14,7 +14,7 @@ from gateway.model import iso_utc
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = (
     "id", "stream", "result_id", "trigger_id", "source", "received_at", "pass",
-    "error_code", "error_message", "part_id", "frame_id", "total_ms",
+    "error_code", "error_message", "part_id", "frame_id", "total_ms", "image",
 )  # fmt: skip
 """The fixed columns; one `outputs.<name>` column per output follows."""
 
@@ -90,7 +90,7 @@ def csv_row(entry: dict[str, Any], outputs: list[str]) -> list[Any]:
         entry["id"], csv_cell(entry["stream"]), entry["result_id"], csv_cell(entry["trigger_id"]),
         entry["source"], entry["received_at"], csv_cell(entry["pass"]), entry["error_code"],
         csv_cell(entry["error_message"]), csv_cell(entry["part_id"]), csv_cell(entry["frame_id"]),
-        csv_cell(entry["total_ms"]),
+        csv_cell(entry["total_ms"]), csv_cell(entry["image"]),
         *(csv_cell(_flat(values[name]) if name in values else None) for name in outputs),
     ]  # fmt: skip
 

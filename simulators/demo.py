@@ -225,12 +225,15 @@ async def run_demo(
     def record(protocol: str) -> Callable[[dict[str, Any]], None]:
         return lambda body: board.record(protocol, body)
 
+    console = Console()
+    per_part = headless or not console.is_terminal  # a line per part where no live table shows
+
     if isinstance(gateway.modbus, ModbusServerAdapter) and gateway.modbus.port:
         echo(f"Modbus TCP on 127.0.0.1:{gateway.modbus.port}: a PLC triggers each part")
 
         def on_cycle(plc: PlcProgram) -> None:
             board.record_plc(plc)
-            if headless:
+            if per_part:
                 echo(f"PLC  part {plc.last_part_id:<5} {board.tallies['Modbus (PLC)'].last}")
 
         clients.append(
@@ -291,7 +294,6 @@ async def run_demo(
         )
     )
     stopper = asyncio.create_task(stop.wait())
-    console = Console()
     if headless:
         await asyncio.wait({*clients, stopper}, return_when=asyncio.FIRST_COMPLETED)
     elif console.is_terminal:

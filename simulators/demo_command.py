@@ -57,6 +57,12 @@ from simulators.demo import run_demo
     is_flag=True,
     help="No live table: a line per PLC part and a JSON summary at the end (for CI).",
 )
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo's result history here (default: a fresh one each run, deleted after).",
+)
 def demo(
     duration: float | None,
     rate: float,
@@ -64,6 +70,7 @@ def demo(
     modbus_port: int,
     opcua_port: int,
     headless: bool,
+    data_dir: Path | None,
 ) -> None:
     """The whole gateway on simulators: a synthetic conveyor of parts with QR serials (some
     scratched, missing a hole or of the wrong colour), the demo workflow, a PLC triggering over
@@ -72,13 +79,11 @@ def demo(
     os.environ.setdefault("GATEWAY_HTTP_PORT", str(port))
     os.environ.setdefault("GATEWAY_MODBUS_PORT", str(modbus_port))
     os.environ.setdefault("GATEWAY_OPCUA_PORT", str(opcua_port))
-    # the demo's results apart from a real gateway's (and a bench's) on this machine
-    os.environ.setdefault(
-        "GATEWAY_DATA_DIR", str(Path("~/.local/share/inspection-gateway/demo").expanduser())
-    )
-    config, config_dir = load_or_exit(None)
     configure_logging("warning", "console")
     with tempfile.TemporaryDirectory(prefix="gateway-demo-") as workdir:
+        # the demo's results apart from a real gateway's: fresh each run unless --data-dir
+        os.environ["GATEWAY_DATA_DIR"] = str(data_dir or Path(workdir) / "history")
+        config, config_dir = load_or_exit(None)
         broker = _start_demo_broker(Path(workdir))
         if broker is not None:
             mqtt = config.mqtt.model_copy(update={"enabled": True, "port": broker.port})

@@ -74,6 +74,7 @@ async def test_the_dashboard_fits_every_screen(browser: Browser, screen: str) ->
         # the camera without signal: its reason on the preview, Trigger disabled
         dock = page.locator("article.stream[data-stream=dock]")
         await expect(dock.locator(".no-signal")).to_contain_text("No signal: cannot open camera")
+        await expect(dock.locator(".no-signal")).to_contain_text("retrying in ")
         await expect(dock.get_by_role("button", name="Trigger")).to_be_disabled()
         # pause and resume from the page
         await card.get_by_role("button", name="Pause").click()

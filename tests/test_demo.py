@@ -58,11 +58,14 @@ def test_demo_shows_a_table_of_results_per_protocol() -> None:
 
 
 def test_piped_demo_prints_a_status_line_every_few_seconds() -> None:
-    """Without a terminal (a pipe, systemd) there is no live table: a line every 5 s."""
+    """Without a terminal (a pipe, systemd) there is no live table: a line per part, and the
+    table's figures in a line every 5 s."""
     done = run_demo("--duration", "7", "--rate", "3")
     assert done.returncode == 0, done.stderr
     assert "Recent results per protocol" not in done.stdout
-    (status,) = [line for line in done.stdout.splitlines() if line.startswith("PLC ")]
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("PLC  part ") for line in lines)  # a line per part
+    (status,) = [line for line in lines if line.startswith("PLC ") and " | " in line]
     for protocol in ("Modbus (PLC)", "OPC UA", "MQTT", "HTTP"):
         assert f"| {protocol} " in status
     assert "stopping…" in done.stdout

@@ -62,6 +62,11 @@ async def test_results_are_stored_filtered_and_exported(tmp_path: Path) -> None:
         passed_ids = [r.trigger_id for r in published if r.passed]
         assert [row["trigger_id"] for row in rows] == passed_ids  # oldest first
         assert all(row["pass"] == "True" and row["error_code"] == "0" for row in rows)
+        assert all(row["image"] == "" for row in rows)  # passed parts keep no image
+        failures = (await client.get("/results.csv", params={"outcome": "fail"})).text
+        stored_images = [row["image"] for row in csv.DictReader(io.StringIO(failures))]
+        assert len(stored_images) == len(expected_fail)
+        assert all(path.endswith(".jpg") for path in stored_images)
         # one column per output, for a spreadsheet: the light workflow's class and confidence
         assert {"outputs.class", "outputs.confidence"} <= set(rows[0])
         stored = {r.trigger_id: r.outputs for r in published if r.passed}

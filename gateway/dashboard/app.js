@@ -111,7 +111,9 @@ function renderStreams(streams) {
     $(".preview img", card).style.visibility = camera.connected ? "" : "hidden";  // no broken icon
     if (!camera.connected) {
       const why = camera.ended ? "video ended" : (camera.last_error || "connecting…");
-      noSignal.textContent = `No signal: ${why} (retrying; ${camera.reconnects} reconnects)`;
+      const retry = camera.retry_in_s === null || camera.retry_in_s === undefined
+        ? "retrying" : `retrying in ${Math.ceil(camera.retry_in_s)} s`;
+      noSignal.textContent = `No signal: ${why} (${retry}; ${camera.reconnects} reconnects)`;
     }
     const age = camera.last_frame_age_ms;
     const facts = [

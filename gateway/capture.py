@@ -15,31 +15,26 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 import structlog
 
 from gateway.config import ReconnectConfig
 from gateway.exposure import ExposureClock, TimeSource
+from gateway.frame_source import (
+    DeferredImage,
+    FrameSource,
+    Image,
+    SourceEnded,
+    SourceError,
+    SourceIdle,
+    decoded,
+)
 from gateway.model import ErrorCode, GatewayError
 from gateway.redact import redact
 from gateway.supervise import Backoff
 
-Image = npt.NDArray[np.uint8]
 log = structlog.get_logger(__name__)
-
-
-class DeferredImage(Protocol):
-    """A frame kept undecoded (`decode: on_trigger`): decoded the first time it is used."""
-
-    def decode(self) -> Image:
-        """The image; raises SourceError when the frame cannot be decoded."""
-
-
-def decoded(content: Image | DeferredImage) -> Image:
-    return content if isinstance(content, np.ndarray) else content.decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,40 +65,6 @@ class Frame:
         return dataclasses.replace(
             self, captured_mono=exposed, captured_at=self.captured_at + shift
         )
-
-
-class SourceError(Exception):
-    """A camera could not be opened; the grabber retries with backoff."""
-
-
-class SourceIdle(Exception):
-    """No frame this time, and nothing wrong: a triggered camera waiting for its trigger. The
-    grabber reads again (after checking whether it was stopped)."""
-
-
-class SourceEnded(Exception):
-    """A finite source (a video file that does not loop) has no more frames: the grabber
-    stops for good instead of reconnecting, which would play the file again."""
-
-
-class FrameSource(Protocol):
-    """A camera. Blocking calls, made only from its grabber thread."""
-
-    @property
-    def description(self) -> str: ...
-
-    @property
-    def paced_fps(self) -> float | None:
-        """Frames per second to pace reads at, for sources that would return instantly
-        (files, generated frames); None for live cameras, which pace themselves."""
-
-    def open(self) -> None: ...
-
-    def read(self) -> Image | DeferredImage | None:
-        """The next frame, or None when the camera is lost (the grabber reconnects); raises
-        SourceEnded when a finite source has no more."""
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

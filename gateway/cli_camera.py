@@ -18,8 +18,8 @@ from pathlib import Path
 import click
 import cv2
 
-from gateway.capture import FrameSource, Image, SourceEnded, SourceError, decoded
 from gateway.config import UrlSourceConfig
+from gateway.frame_source import FrameSource, Image, SourceEnded, SourceError, decoded
 from gateway.pipeline import source_config
 from gateway.sources import PyAVSource, build_source
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.capture import CaptureBuffer, FrameSource, Image, SourceEnded, decoded
+from gateway.capture import CaptureBuffer
 from gateway.config import SourceConfig, UrlSourceConfig, UsbSourceConfig, VideoFileSourceConfig
+from gateway.frame_source import FrameSource, Image, SourceEnded, decoded
 from gateway.model import GatewayError
 from gateway.sources import build_source
 from gateway.workflow import CompiledWorkflow, ModelRegistry, Workflow, WorkflowRun

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from gateway.capture import CaptureBuffer, Frame, SourceError
+from gateway.capture import CaptureBuffer, Frame
 from gateway.config import (
     CameraTriggerPolicy,
     LatestFramePolicy,
@@ -25,6 +25,7 @@ from gateway.config import (
     StreamConfig,
     StreamMode,
 )
+from gateway.frame_source import SourceError
 from gateway.model import (
     ErrorCode,
     GatewayError,

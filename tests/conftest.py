@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from gateway.app import Gateway
-from gateway.capture import FrameSource
 from gateway.config import GatewayConfig, SourceConfig
+from gateway.frame_source import FrameSource
 from gateway.model import InspectionResult
 from gateway.sources import SourceFactory, build_source
 from simulators.broker import Mosquitto

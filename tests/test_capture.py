@@ -9,8 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from gateway.capture import CaptureBuffer, Image, SourceError
+from gateway.capture import CaptureBuffer
 from gateway.config import ReconnectConfig
+from gateway.frame_source import Image, SourceError
 from gateway.model import ErrorCode, GatewayError
 
 

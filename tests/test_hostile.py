@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from gateway.capture import FrameSource, Image
 from gateway.config import SourceConfig, SyntheticSourceConfig
+from gateway.frame_source import FrameSource, Image
 from gateway.model import Origin, Trigger
 from gateway.sources.scene import ConveyorScene
 from gateway.sources.synthetic import SyntheticCamera

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from gateway.capture import FrameSource, Image
 from gateway.config import SourceConfig
+from gateway.frame_source import FrameSource, Image
 from gateway.sources.scene import ConveyorScene
 from gateway.sources.synthetic import SyntheticCamera
 from tests.conftest import RecordingSources, first_frame, make_config, running_gateway, wait_until

@@ -14,9 +14,9 @@ from pymodbus.exceptions import ModbusException
 from adapters.modbus.codec import decode, encode, int16_value
 from adapters.modbus.server import ModbusServerAdapter
 from gateway.app import Gateway
-from gateway.capture import FrameSource
 from gateway.config import ConfigError, GatewayConfig, SourceConfig, parse_config
 from gateway.config.modbus_map import Coil, Register, Status
+from gateway.frame_source import FrameSource
 from gateway.model import InspectionResult, Origin
 from simulators.net import free_port
 from simulators.plc import GatewayServerIo, PlcMemory, PlcProgram, bit

@@ -11,8 +11,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from gateway.app import Gateway
-from gateway.capture import FrameSource
 from gateway.config import SourceConfig
+from gateway.frame_source import FrameSource
 from gateway.model import InspectionResult, Origin, Trigger
 from gateway.sources import SourceFactory, build_source
 from simulators.broker import Mosquitto

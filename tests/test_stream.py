@@ -14,8 +14,8 @@ from collections import Counter
 import httpx
 
 from gateway.app import Gateway
-from gateway.capture import FrameSource
 from gateway.config import SourceConfig
+from gateway.frame_source import FrameSource
 from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
 from tests.conftest import ROOT, first_frame, make_config
 from tests.test_http_errors import StalledCamera

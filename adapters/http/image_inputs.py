@@ -19,8 +19,8 @@ import cv2
 import httpx
 import numpy as np
 
-from gateway.capture import Image
 from gateway.config import ImageUrlConfig
+from gateway.frame_source import Image
 from gateway.redact import redact
 
 

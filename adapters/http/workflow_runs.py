@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 
 from adapters.http.errors import ApiError
 from adapters.http.image_inputs import BadInput, ImageFetcher, read_images
-from gateway.capture import Image
+from gateway.frame_source import Image
 from gateway.model import ErrorCode
 from gateway.workflow import (
     CompiledWorkflow,

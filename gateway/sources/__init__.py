@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gateway.capture import FrameSource
 from gateway.config import (
     GigESourceConfig,
     SourceConfig,
@@ -13,6 +12,7 @@ from gateway.config import (
     UsbSourceConfig,
     VideoFileSourceConfig,
 )
+from gateway.frame_source import FrameSource
 from gateway.sources.opencv import OpenCVSource
 from gateway.sources.pyav import PyAVSource
 from gateway.sources.scene import ConveyorScene

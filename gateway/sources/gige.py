@@ -18,8 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gateway.capture import Image, SourceError, SourceIdle
 from gateway.config import GigESourceConfig
+from gateway.frame_source import Image, SourceError, SourceIdle
 
 CONVERSIONS: dict[str, int | None] = {
     "Mono8": cv2.COLOR_GRAY2BGR,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cv2
 
-from gateway.capture import Image, SourceEnded, SourceError
+from gateway.frame_source import Image, SourceEnded, SourceError
 from gateway.redact import redact
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import av
 import av.error
 
-from gateway.capture import Image, SourceError
+from gateway.frame_source import Image, SourceError
 from gateway.redact import redact
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from gateway.capture import Image
+from gateway.frame_source import Image
 
 STRIPE_BITS = 24
 STRIPE_ROWS = 6

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from gateway.capture import Image, SourceError
+from gateway.frame_source import Image, SourceError
 from gateway.sources.scene import ConveyorScene
 
 

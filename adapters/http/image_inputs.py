@@ -47,25 +47,38 @@ def decode_base64(where: str, text: str) -> bytes:
         raise BadInput(where, "not valid base64") from None
 
 
+class HostAllowlist:
+    """`http.image_urls.allow`: the hosts (`name` or `name:port`) the gateway may open URLs
+    on for a client, image inputs and video references alike."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        self._hosts = {host.lower() for host in hosts}
+
+    def check(self, where: str, url: str, *, when_empty: str | None = None) -> None:
+        """Refuse `url` unless its host is listed; `when_empty` is the message for an empty
+        list (default: the same as for a host not listed)."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        if not self._hosts and when_empty is not None:
+            raise BadInput(where, when_empty)
+        if host not in self._hosts and netloc not in self._hosts:
+            raise BadInput(where, f"host {netloc!r} is not in http.image_urls.allow")
+
+
 class ImageFetcher:
     """Fetches `url` image inputs within the configured fence."""
 
     def __init__(self, config: ImageUrlConfig) -> None:
         self._config = config
-        self._allowed = {host.lower() for host in config.allow}
+        self.allowlist = HostAllowlist(config.allow)
 
     def _check(self, where: str, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise BadInput(where, f"image URLs must be http or https, not {parts.scheme!r}")
-        host = (parts.hostname or "").lower()
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        if not self._allowed:
-            raise BadInput(where, "image URLs are off: list the host in http.image_urls.allow")
-        if host not in self._allowed and netloc not in self._allowed:
-            raise BadInput(
-                where, f"host {netloc!r} is not in http.image_urls.allow; send the image itself"
-            )
+        scheme = urlsplit(url).scheme
+        if scheme not in ("http", "https"):
+            raise BadInput(where, f"image URLs must be http or https, not {scheme!r}")
+        off = "image URLs are off: list the host in http.image_urls.allow"
+        self.allowlist.check(where, url, when_empty=off)
 
     async def fetch(self, where: str, url: str) -> bytes:
         self._check(where, url)

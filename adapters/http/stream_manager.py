@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError
 
 from adapters.http.errors import ApiError, ErrorBody, answers
-from adapters.http.image_inputs import BadInput
+from adapters.http.image_inputs import BadInput, HostAllowlist
 from adapters.http.streams import ConsumeBuffer, consume_body
 from adapters.http.workflow_runs import WorkflowRuns, read_json, refusal, validation_problem
 from gateway.config import (
@@ -72,7 +72,7 @@ def context(pipeline_id: str | None = None) -> dict[str, Any]:
     return {"request_id": str(uuid.uuid4()), "pipeline_id": pipeline_id}
 
 
-def source_for(reference: Any, allowed_hosts: list[str]) -> SourceConfig:
+def source_for(reference: Any, allowlist: HostAllowlist) -> SourceConfig:
     """A video file path, a camera URL (host in `http.image_urls.allow`) or a USB index."""
     where = "video_configuration.video_reference"
     if isinstance(reference, list):
@@ -83,10 +83,7 @@ def source_for(reference: Any, allowed_hosts: list[str]) -> SourceConfig:
         return UsbSourceConfig(type="usb", index=reference)
     parts = urlsplit(reference)
     if parts.scheme and parts.netloc:
-        host = (parts.hostname or "").lower()
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        if host not in allowed_hosts and netloc not in allowed_hosts:
-            raise BadInput(where, f"host {netloc!r} is not in http.image_urls.allow")
+        allowlist.check(where, reference)
         return UrlSourceConfig(type="url", url=reference)
     path = Path(reference)
     if not path.is_file():
@@ -116,7 +113,7 @@ class StreamManager:
         self._config = config
         self._runs = runs
         self._results = results
-        self._allowed = [host.lower() for host in config.image_urls.allow]
+        self._allowlist = HostAllowlist(config.image_urls.allow)
 
     async def _workflow(self, processing: WorkflowConfiguration) -> CompiledWorkflow:
         if processing.workflow_specification is not None:
@@ -147,7 +144,7 @@ class StreamManager:
                     f"{list(workflow.image_inputs)} (a stream feeds exactly one)",
                 )
             config = StreamConfig(
-                source=source_for(video.video_reference, self._allowed),
+                source=source_for(video.video_reference, self._allowlist),
                 workflow=processing.workflow_id or "inline",
                 mode="continuous",
                 max_fps=video.max_fps or UNPACED_FPS,

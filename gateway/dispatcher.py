@@ -9,6 +9,7 @@ an unknown stream, or one whose body could not be read, is an error result like 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 
 from gateway.bus import ResultBus
@@ -92,6 +93,11 @@ class Dispatcher:
 
     def latest_frame(self, stream_id: str) -> Frame | None:
         return self._stream(stream_id).capture.latest()
+
+    def current_frame(self, stream_id: str) -> Frame:
+        """The newest frame now, as a `latest` trigger would get it without an age limit;
+        raises GatewayError CAMERA_DISCONNECTED (with the reason) or NO_FRAME."""
+        return self._stream(stream_id).capture.frame_at(time.monotonic(), None)
 
     def pause(self, stream_id: str) -> None:
         self._stream(stream_id).pause()

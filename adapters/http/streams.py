@@ -15,12 +15,12 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from adapters.http.errors import ApiError, ErrorBody, JsonResponse, answers, media
+from adapters.http.errors import ApiError, ErrorBody, answers, media
 from gateway.config import HttpConfig, StreamMode
 from gateway.core import Core
 from gateway.dispatcher import Dispatcher
 from gateway.model import ErrorCode, InspectionResult, Origin
-from gateway.wire import ImageTransport, encode_result, error_body, remembered
+from gateway.wire import ImageTransport, encode_result, remembered
 
 JPEG = media(200, "image/jpeg", "the image as JPEG")
 
@@ -115,19 +115,11 @@ def _control(
 
 def _latest_frame(dispatcher: Dispatcher) -> Callable[[str, int], Awaitable[Response]]:
     async def latest_frame(stream_id: str, quality: int = 80) -> Response:
-        """The newest captured frame as JPEG."""
-        frame = dispatcher.latest_frame(stream_id)
-        if frame is None:
-            camera = dispatcher.snapshot(stream_id).camera
-            if camera.connected:
-                code, message = ErrorCode.NO_FRAME, f"stream {stream_id!r}: no frame captured yet"
-            else:
-                reason = camera.last_error or "not started"
-                code = ErrorCode.CAMERA_DISCONNECTED
-                message = f"stream {stream_id!r}: camera not connected ({reason})"
-            return JsonResponse(error_body(code, message), status_code=503)
+        """The newest captured frame as JPEG (503 NO_FRAME or CAMERA_DISCONNECTED without)."""
+        frame = dispatcher.current_frame(stream_id)
         params = [cv2.IMWRITE_JPEG_QUALITY, max(10, min(quality, 100))]
-        ok, encoded = await asyncio.to_thread(cv2.imencode, ".jpg", frame.image, params)
+        # off the loop: a frame kept undecoded (`decode: on_trigger`) decodes its GOP here
+        ok, encoded = await asyncio.to_thread(lambda: cv2.imencode(".jpg", frame.image, params))
         if not ok:
             raise ApiError(ErrorCode.WORKFLOW_ERROR, "JPEG encoding failed")
         return Response(

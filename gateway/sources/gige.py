@@ -55,6 +55,7 @@ class GigESource:
         self._config = config
         self._camera: Any = None
         self._stream: Any = None
+        self._aravis: Any = None
         self._lock = threading.Lock()
         self.presentation_s: float | None = None
         self.camera_frame_id: int | None = None
@@ -74,7 +75,7 @@ class GigESource:
         return self._config.trigger == "software"
 
     def open(self) -> None:
-        aravis = _aravis()
+        self._aravis = aravis = _aravis()  # looked up once, not per frame
         try:
             aravis.update_device_list()
             camera = aravis.Camera.new(self._config.device)
@@ -102,7 +103,7 @@ class GigESource:
         if self.triggered:
             camera.set_trigger("Software")
         else:
-            camera.set_acquisition_mode(_aravis().AcquisitionMode.CONTINUOUS)
+            camera.set_acquisition_mode(self._aravis.AcquisitionMode.CONTINUOUS)
         self._format = camera.get_pixel_format_as_string()
         if self._format not in CONVERSIONS:
             raise SourceError(f"pixel format {self._format} is not supported")
@@ -125,7 +126,7 @@ class GigESource:
                 raise SourceIdle  # no trigger came: no fault
             return None
         try:
-            if buffer.get_status() != _aravis().BufferStatus.SUCCESS:
+            if buffer.get_status() != self._aravis.BufferStatus.SUCCESS:
                 self.incomplete_frames += 1  # lost packets: never inspected
                 raise SourceIdle
             return self._image(buffer)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from adapters.http.errors import ApiError, ErrorBody, answers
 from adapters.http.image_inputs import BadInput
 from adapters.http.workflow_runs import (
+    Prepared,
     WorkflowRuns,
     read_form,
     read_json,
@@ -121,31 +122,29 @@ class InstillRoutes:
             OPERATIONS_KEPT, OPERATION_TTL_S
         )
 
-    async def _prepared_run(
-        self, request: Request, pipeline_id: str, release: str | None
-    ) -> Coroutine[Any, Any, dict[str, Any]]:
+    async def _prepare(self, request: Request, pipeline_id: str, release: str | None) -> Prepared:
+        """The named workflow with every entry's variables read and bound (422 if not)."""
         workflow = self._runs.named(pipeline_id, release)
         try:
             variables = await read_variables(request, workflow)
             where = [(f"data.{i}.variable", each) for i, each in enumerate(variables)]
-            prepared = await self._runs.prepare(workflow, where)
+            return await self._runs.prepare(workflow, where)
         except BadInput as exc:
             raise refusal(exc) from None
 
-        async def run() -> dict[str, Any]:
-            return trigger_response(await self._runs.execute(prepared))
-
-        return run()
+    async def _run(self, prepared: Prepared) -> dict[str, Any]:
+        return trigger_response(await self._runs.execute(prepared))
 
     async def trigger(
         self, pipeline_id: str, request: Request, release: str | None
     ) -> dict[str, Any]:
-        return await (await self._prepared_run(request, pipeline_id, release))
+        return await self._run(await self._prepare(request, pipeline_id, release))
 
     async def trigger_async(
         self, pipeline_id: str, request: Request, release: str | None
     ) -> dict[str, Any]:
-        task = asyncio.ensure_future(await self._prepared_run(request, pipeline_id, release))
+        prepared = await self._prepare(request, pipeline_id, release)  # a bad body: 422 now
+        task = asyncio.create_task(self._run(prepared))
         name = uuid.uuid4().hex
         self._operations.put(name, task)
         return {"operation": {"name": f"operations/{name}", "done": False}}

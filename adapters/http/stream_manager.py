@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError
 
@@ -94,9 +93,9 @@ def source_for(reference: Any, allowlist: HostAllowlist) -> SourceConfig:
 async def read_excluded(request: Request) -> list[str]:
     """`excluded_fields` from the JSON body Roboflow's SDK sends with `consume`."""
     try:
-        body = orjson.loads(await request.body() or b"{}")
-    except orjson.JSONDecodeError:
-        raise ApiError(ErrorCode.BAD_REQUEST, "body: not valid JSON", 422) from None
+        body = await read_json(request)
+    except BadInput as exc:
+        raise refusal(exc) from None
     excluded = body.get("excluded_fields") if isinstance(body, dict) else None
     if excluded is None:
         return []

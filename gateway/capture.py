@@ -76,11 +76,13 @@ class CameraHealth:
     reconnects: int
     last_error: str | None
     ended: bool = False
+    """A finite source played to its end (no reconnecting)."""
     time_source: str = TimeSource.ARRIVAL.value
     """How the newest frame's exposure time was estimated."""
     retry_in_s: float | None = None
     """Disconnected: seconds until the next attempt to reconnect."""
-    """A finite source played to its end (no reconnecting)."""
+    damaged_frames: int = 0
+    """Frames the decoder found damaged (and the rest of their GOP): skipped, never inspected."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -95,6 +97,7 @@ class CameraHealth:
             "ended": self.ended,
             "time_source": self.time_source,
             "retry_in_s": None if self.retry_in_s is None else round(self.retry_in_s, 1),
+            "damaged_frames": self.damaged_frames,
         }
 
 
@@ -381,6 +384,7 @@ class CaptureBuffer:
             ended=self._ended.is_set(),
             time_source=(newest.time_source if newest is not None else TimeSource.ARRIVAL).value,
             retry_in_s=None if retry_at is None else max(retry_at - time.monotonic(), 0.0),
+            damaged_frames=getattr(self._source, "damaged_frames", 0),
         )
 
     def wait_ended(self, timeout_s: float) -> bool:

@@ -54,6 +54,11 @@ class _LiveFigures(Collector):
             "gateway_camera_reconnects", "camera reconnections", labels=["stream"]
         )
         frames = CounterMetricFamily("gateway_camera_frames", "frames received", labels=["stream"])
+        damaged = CounterMetricFamily(
+            "gateway_camera_damaged_frames",
+            "frames skipped as damaged (decoder errors, to the next clean keyframe)",
+            labels=["stream"],
+        )
         for snapshot in self._snapshots():
             stream_id, health = snapshot.id, snapshot.camera
             depth.add_metric([stream_id], snapshot.pending)
@@ -63,6 +68,7 @@ class _LiveFigures(Collector):
                 age.add_metric([stream_id], health.last_frame_age_ms / 1000.0)
             reconnects.add_metric([stream_id], health.reconnects)
             frames.add_metric([stream_id], health.frames)
+            damaged.add_metric([stream_id], health.damaged_frames)
         dropped = CounterMetricFamily(
             "gateway_results_dropped", "results not delivered to a sink", labels=["sink"]
         )
@@ -80,7 +86,18 @@ class _LiveFigures(Collector):
         )
         for exception, count in self._refused().items():
             refused.add_metric([str(exception)], count)
-        yield from (depth, connected, fps, age, reconnects, frames, dropped, queued, refused)
+        yield from (
+            depth,
+            connected,
+            fps,
+            age,
+            reconnects,
+            frames,
+            damaged,
+            dropped,
+            queued,
+            refused,
+        )
 
 
 UNKNOWN_STREAM_LABEL = "_unknown"

@@ -46,10 +46,11 @@ class RtspCamera(SimulatorProcess):
         fps: int = 30,
         gop: int = 30,
         pattern: str = "ball",
+        damage: int = 0,
     ) -> None:
         self.port = free_port()
         self._args = ["--width", str(width), "--height", str(height), "--pattern", pattern]
-        self._args += ["--fps", str(fps), "--gop", str(gop)]
+        self._args += ["--fps", str(fps), "--gop", str(gop), "--damage", str(damage)]
         self._process: subprocess.Popen[str] | None = None
 
     @property

@@ -11,6 +11,10 @@ gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-{base,good,ugly}), as a separat
 Mosquitto: it imports nothing of the gateway. `simulators.rtsp_camera` starts and stops it.
 Prints `ready` once listening; SIGSTOP stalls it (the connection stays open, nothing flows),
 SIGCONT resumes it, SIGTERM stops it.
+
+`--damage N` damages every Nth keyframe, the way a lossy link or a sender's bug does: keyframes
+are encoded in 4 slices and one is dropped before the payloader (the receiver's decoder must
+conceal it, and the damage carries through the GOP).
 """
 
 from __future__ import annotations
@@ -29,9 +33,15 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 TIMECODE_BITS = 48
 ENCODER = "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! "
 PAYLOADER = "rtph264pay name=pay0 pt=96 config-interval=1 )"
+BYTE_STREAM = "video/x-h264,stream-format=byte-stream"
+DAMAGING = (
+    f'option-string="slices=4" ! {BYTE_STREAM} ! h264parse ! {BYTE_STREAM},alignment=nal ! '
+    f"identity name=damage ! h264parse ! {BYTE_STREAM},alignment=au ! "
+)
+IDR_SLICE, SPS = 5, 7
 
 
-def pipeline(pattern: str, width: int, height: int, fps: int, gop: int) -> str:
+def pipeline(pattern: str, width: int, height: int, fps: int, gop: int, damage: int) -> str:
     caps = f"width={width},height={height},framerate={fps}/1"
     if pattern == "timecode":
         source = "( appsrc name=timecode is-live=true do-timestamp=true format=time "
@@ -40,7 +50,10 @@ def pipeline(pattern: str, width: int, height: int, fps: int, gop: int) -> str:
         )
     else:
         source = f"( videotestsrc is-live=true pattern=ball ! video/x-raw,{caps} ! "
-    return source + ENCODER.format(gop=gop) + PAYLOADER
+    encoder = ENCODER.format(gop=gop)
+    if damage:
+        encoder = encoder.removesuffix("! ") + DAMAGING
+    return source + encoder + PAYLOADER
 
 
 def timecode_frame(width: int, height: int, now_ms: int) -> bytes:
@@ -73,7 +86,37 @@ class TimecodeFeeder:
         GLib.timeout_add(max(1, 1000 // self.fps), push)
 
 
-ELEMENTS = ("videotestsrc", "x264enc", "rtph264pay")
+class KeyframeDamager:
+    """Drops the second slice of every `every`th keyframe (NAL units pass one per buffer)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.keyframes = 0
+        self.idr_slices = 0
+
+    def attach(self, _: object, media: GstRtspServer.RTSPMedia) -> None:
+        damage = media.get_element().get_by_name_recurse_up("damage")
+        damage.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, self.probe)
+
+    def probe(self, _: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+        buffer = info.get_buffer()
+        ok, mapped = buffer.map(Gst.MapFlags.READ)
+        if not ok:
+            return Gst.PadProbeReturn.OK
+        head = bytes(mapped.data[:5])
+        buffer.unmap(mapped)
+        nal_type = head[4 if head.startswith(b"\0\0\0\1") else 3] & 0x1F
+        if nal_type == SPS:  # a keyframe begins with its parameter sets
+            self.idr_slices = 0
+            self.keyframes += 1
+        elif nal_type == IDR_SLICE:
+            self.idr_slices += 1
+            if self.idr_slices == 2 and self.keyframes % self.every == 0:
+                return Gst.PadProbeReturn.DROP
+        return Gst.PadProbeReturn.OK
+
+
+ELEMENTS = ("videotestsrc", "x264enc", "h264parse", "rtph264pay")
 
 
 def missing_elements() -> list[str]:
@@ -91,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--gop", type=int, default=30, help="frames between keyframes")
     parser.add_argument("--pattern", choices=("ball", "timecode"), default="ball")
+    parser.add_argument(
+        "--damage", type=int, default=0, metavar="N", help="damage every Nth keyframe"
+    )
     args = parser.parse_args(argv)
     Gst.init(None)
     if args.check or missing_elements():
@@ -102,10 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(pipeline(args.pattern, args.width, args.height, args.fps, args.gop))
+    factory.set_launch(
+        pipeline(args.pattern, args.width, args.height, args.fps, args.gop, args.damage)
+    )
     factory.set_shared(True)
     if args.pattern == "timecode":
         factory.connect("media-configure", TimecodeFeeder(args.width, args.height, args.fps).attach)
+    if args.damage:
+        factory.connect("media-configure", KeyframeDamager(args.damage).attach)
     server.get_mount_points().add_factory("/scene", factory)
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)

@@ -229,3 +229,43 @@ async def test_decode_on_trigger_gives_the_frame_the_result_names(rtsp_ready: No
                 apart.append(abs(generated - result.frame_timestamp * 1000))
             assert max(apart) < 1000 / 30 / 2, apart  # within half a frame: that very frame
             assert (await client.get("/streams/cam/latest_frame")).status_code == 200
+
+
+async def test_damaged_frames_are_counted_and_never_inspected(rtsp_ready: None) -> None:
+    """Every keyframe loses a slice: every frame is damaged, so none may reach a workflow;
+    the count shows in health and /metrics, and a trigger is refused, not answered OK."""
+    with RtspCamera(width=320, height=240, gop=10, damage=1) as damaged:
+        config = make_config(streams={"cam": rtsp_stream(damaged.url)})
+        async with running_gateway(config) as (gateway, client, _):
+            await wait_until(
+                lambda: gateway.dispatcher.snapshot("cam").camera.damaged_frames > 30, 20
+            )
+            health = gateway.dispatcher.snapshot("cam").camera
+            assert health.connected and health.frames == 0  # nothing was handed out
+            body = await trigger(client)
+            assert body["error"]["code"] == 1, body  # NO_FRAME: no damaged frame inspected
+            metrics = (await client.get("/metrics")).text
+            assert 'gateway_camera_damaged_frames_total{stream="cam"}' in metrics
+
+
+async def test_clean_keyframes_end_the_damage(rtsp_ready: None) -> None:
+    """Every other keyframe is damaged: its GOP is skipped, the clean GOPs between come
+    through and are inspected."""
+    with RtspCamera(width=320, height=240, gop=10, damage=2) as damaged:
+        config = make_config(streams={"cam": rtsp_stream(damaged.url)})
+        async with running_gateway(config) as (gateway, client, _):
+            await wait_until(lambda: gateway.dispatcher.snapshot("cam").camera.frames > 40, 20)
+            health = gateway.dispatcher.snapshot("cam").camera
+            assert health.damaged_frames > 0
+            assert (await trigger(client))["error"] is None
+
+
+async def test_decode_on_trigger_refuses_a_damaged_gop(rtsp_ready: None) -> None:
+    """`on_trigger` finds the damage when it decodes: the trigger is refused with the reason."""
+    with RtspCamera(width=320, height=240, gop=10, damage=1) as damaged:
+        stream = rtsp_stream(damaged.url)
+        stream["source"]["decode"] = "on_trigger"
+        async with running_gateway(make_config(streams={"cam": stream})) as (gateway, client, _):
+            await wait_until(lambda: delivering(gateway), 20)
+            body = await trigger(client)
+            assert body["error"]["code"] == 1 and "damaged" in body["error"]["message"], body

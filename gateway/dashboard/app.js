@@ -121,6 +121,7 @@ function renderStreams(streams) {
       ["fps", camera.fps.toFixed(1)],
       ["frame age", age === null ? "-" : `${Math.round(age)} ms`],
       ["reconnects", camera.reconnects],
+      ...(camera.damaged_frames ? [["damaged frames", camera.damaged_frames, "fail"]] : []),
       ["pass", counters.passed || 0, "pass"],
       ["fail", counters.failed || 0, "fail"],
       ["errors", counters.errors || 0],

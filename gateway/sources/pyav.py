@@ -7,7 +7,14 @@ connect by 30 s), its reads have no timeout a stall respects (frames 30 and 60 s
 as new), and a reader stuck in FFmpeg cannot be abandoned safely. PyAV opens independently,
 gives up on a stalled open or read within its timeouts (`timeout=(open, read)`), decodes
 single-threaded (one frame less of delay than OpenCV's frame-threaded decoder) and reports
-corrupt frames. OpenCV stays for USB cameras and video files.
+damaged frames. OpenCV stays for USB cameras and video files.
+
+Damaged frames: a lost slice or packet is concealed by FFmpeg's error resilience, which flags
+the frame (`is_corrupt`), but only when decoding without threads: with slice threading the
+decoder conceals nothing and flags nothing, and a keyframe missing half its slices comes out
+as a plausible picture (measured on the RTSP simulator's `--damage` stream). So decoding is
+single-threaded, and a damaged frame's error travels with the GOP: every frame from a damaged
+one to the next clean keyframe is counted (`damaged_frames`) and never handed out.
 """
 
 from __future__ import annotations
@@ -19,9 +26,18 @@ from typing import Any
 
 import av
 import av.error
+import structlog
 
 from gateway.frame_source import Image, SourceError
 from gateway.redact import redact
+
+log = structlog.get_logger(__name__)
+
+
+def _single_threaded(context: Any) -> None:
+    """No decoder threads: FFmpeg conceals and flags damage only then (see the module doc)."""
+    context.thread_type = "NONE"
+    context.thread_count = 1
 
 
 class GopImage:
@@ -46,11 +62,13 @@ class GopImage:
         context: Any = av.CodecContext.create(self._codec, "r")  # a video decoder
         if self._extradata:
             context.extradata = self._extradata
-        context.thread_type = "SLICE"
+        _single_threaded(context)
         last = None
         try:
             for packet in (*self._packets, None):  # None flushes the decoder
                 for frame in context.decode(packet):
+                    if frame.is_corrupt:  # its damage reaches every later frame of the GOP
+                        raise SourceError("the frame is damaged (the decoder concealed errors)")
                     last = frame
         except av.error.FFmpegError as exc:
             raise SourceError(f"the frame could not be decoded: {exc}") from None
@@ -82,9 +100,10 @@ class PyAVSource:
         self._timeouts = (open_timeout_s, read_timeout_s)
         self._options = {"rtsp_transport": rtsp_transport} if url.startswith("rtsp") else {}
         self._container: Any = None
-        self._frames: Iterator[Any] | None = None
-        self.corrupt_frames = 0
-        """Frames the decoder marked damaged: counted and never handed out."""
+        self._damaged = False
+        self._joined = False
+        self.damaged_frames = 0
+        """Frames the decoder flagged damaged, and the rest of their GOP: never handed out."""
         self.codec: str | None = None
         self.presentation_s: float | None = None
         """The camera's timestamp of the frame `read` returned last (RTP, in seconds)."""
@@ -106,32 +125,60 @@ class PyAVSource:
             container.close()
             raise SourceError(f"{self.description} has no video stream")
         stream = container.streams.video[0]
-        stream.thread_type = "SLICE"  # no frame threading: it holds one frame back
+        _single_threaded(stream.codec_context)  # frame threading also holds one frame back
         self.codec = stream.codec_context.name
         self._container = container
         self._stream = stream
         self._gop = []
-        if self._decode_on_trigger:
-            self._packets = container.demux(stream)
-        else:
-            self._frames = container.decode(stream)
+        self._damaged = False
+        self._joined = False  # until the first keyframe: earlier frames lack their references
+        self._packets = container.demux(stream)
 
     def read(self) -> Image | GopImage | None:
         if self._decode_on_trigger:
             return self._read_packet()
-        if self._frames is None:
+        if self._packets is None:
             return None
         try:
-            for frame in self._frames:
-                if frame.is_corrupt:
-                    self.corrupt_frames += 1
-                    continue
-                image: Image = frame.to_ndarray(format="bgr24")
-                self.presentation_s = frame.time
-                return image
+            for packet in self._packets:
+                for frame in self._decode(packet):
+                    if self._is_damaged(frame):
+                        continue
+                    image: Image = frame.to_ndarray(format="bgr24")
+                    self.presentation_s = frame.time
+                    return image
         except (av.error.FFmpegError, OSError):
             return None  # stalled past the read timeout, or the connection dropped
         return None  # the stream ended
+
+    def _decode(self, packet: Any) -> list[Any]:
+        """The packet's frames; a packet the decoder refuses damages its GOP."""
+        try:
+            return list(self._stream.decode(packet))
+        except av.error.InvalidDataError:
+            self._mark_damaged("the decoder refused a packet")
+            return []
+
+    def _is_damaged(self, frame: Any) -> bool:
+        self._joined = self._joined or frame.key_frame
+        if frame.is_corrupt:
+            self._mark_damaged("the decoder concealed errors")
+        elif frame.key_frame:
+            self._damaged = False  # a clean keyframe ends the damage
+        if not self._joined:
+            return True  # joined mid-GOP: earlier frames lack their references; not damage
+        if self._damaged:
+            self.damaged_frames += 1
+        return self._damaged
+
+    def _mark_damaged(self, reason: str) -> None:
+        if self._joined and not self._damaged:
+            log.warning(
+                "camera sent a damaged frame; skipping to the next clean keyframe",
+                camera=self.description,
+                reason=reason,
+            )
+        self._damaged = True
 
     def _read_packet(self) -> GopImage | None:
         """The next frame's packet, kept with the rest of its GOP, undecoded."""
@@ -160,6 +207,5 @@ class PyAVSource:
             with contextlib.suppress(av.error.FFmpegError):
                 self._container.close()
         self._container = None
-        self._frames = None
         self._packets = None
         self._gop = []

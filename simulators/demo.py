@@ -16,7 +16,7 @@ import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -36,6 +36,17 @@ from simulators.opcua_client import opcua_trigger_loop
 from simulators.plc import PlcProgram, PlcStats, plc_loop
 
 STREAM = "conveyor"
+
+
+class SceneCamera(Protocol):
+    """A camera showing the conveyor scene: the synthetic one, or the scene over RTSP."""
+
+    @property
+    def scene(self) -> ConveyorScene: ...
+
+    def part_in_position(self) -> int | None: ...
+
+
 PROTOCOLS = ("Modbus (PLC)", "OPC UA", "MQTT", "HTTP")
 DEFECT_CODES = ("none", "scratch", "missing_hole", "wrong_colour", "no_part", "no_serial")
 """The demo workflow's `defect_code` output (gateway/defaults/part_inspection.yaml)."""
@@ -209,13 +220,18 @@ async def run_demo(
     mqtt_port: int | None,
     headless: bool,
     echo: Callable[[str], None],
+    camera: SceneCamera | None = None,
 ) -> dict[str, Any]:
-    """Drive the running `gateway` until `stop` or `duration_s`; returns the summary."""
+    """Drive the running `gateway` until `stop` or `duration_s`; returns the summary. The
+    photo-eye and the truth come from `camera` (the scene behind the stream's camera), by
+    default the stream's own synthetic camera."""
     for name in ("asyncua", "opcua"):  # the demo's own OPC UA client's revised-value notices
         logging.getLogger(name).setLevel(logging.ERROR)
-    camera = gateway.streams[STREAM].capture.source
-    if not isinstance(camera, SyntheticCamera):
-        raise RuntimeError(f"the demo needs stream {STREAM!r} on the synthetic camera")
+    if camera is None:
+        source = gateway.streams[STREAM].capture.source
+        if not isinstance(source, SyntheticCamera):
+            raise RuntimeError(f"the demo needs stream {STREAM!r} on the synthetic camera")
+        camera = source
     board = DemoBoard(camera.scene)
     seconds = duration_s or 365 * 86400.0
     assert gateway.http is not None

@@ -7,6 +7,7 @@ so that the gateway's own CLI never imports the simulators.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -15,10 +16,16 @@ from pathlib import Path
 import click
 
 from gateway.cli import build_or_exit, load_or_exit, run_until_signalled
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, StreamConfig
 from gateway.logs import configure_logging
 from simulators.broker import Mosquitto
-from simulators.demo import run_demo
+from simulators.demo import STREAM, run_demo
+from simulators.rtsp_camera import rtsp_available
+from simulators.rtsp_scene import RtspSceneCamera
+
+RTSP_LATENCY_MS = 40
+"""Render → decoded frame on the local RTSP server (`gateway camera probe --timecode` measured
+~36-41 ms on the simulator): frames are stamped this much before they arrive."""
 
 
 @click.command()
@@ -58,6 +65,14 @@ from simulators.demo import run_demo
     help="No live table: a line per PLC part and a JSON summary at the end (for CI).",
 )
 @click.option(
+    "--camera",
+    type=click.Choice(["synthetic", "rtsp"]),
+    default="synthetic",
+    show_default=True,
+    help="rtsp: the conveyor served as H.264 by a local GStreamer RTSP server, read as a real "
+    "camera (frame policy next, exposure-time stamps); needs `make system-packages`.",
+)
+@click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -70,6 +85,7 @@ def demo(
     modbus_port: int,
     opcua_port: int,
     headless: bool,
+    camera: str,
     data_dir: Path | None,
 ) -> None:
     """The whole gateway on simulators: a synthetic conveyor of parts with QR serials (some
@@ -84,18 +100,40 @@ def demo(
         # the demo's results apart from a real gateway's: fresh each run unless --data-dir
         os.environ["GATEWAY_DATA_DIR"] = str(data_dir or Path(workdir) / "history")
         config, config_dir = load_or_exit(None)
-        broker = _start_demo_broker(Path(workdir))
-        if broker is not None:
-            mqtt = config.mqtt.model_copy(update={"enabled": True, "port": broker.port})
-            config = config.model_copy(update={"mqtt": mqtt})
-        try:
-            code = run_until_signalled(
-                lambda stop: _demo(config, config_dir, stop, rate, duration, headless)
-            )
-        finally:
+        with contextlib.ExitStack() as running:
+            scene_camera = _start_rtsp_camera(running) if camera == "rtsp" else None
+            if scene_camera is not None:
+                config = on_rtsp_camera(config, scene_camera.url)
+            broker = _start_demo_broker(Path(workdir))
             if broker is not None:
-                broker.stop()
+                running.callback(broker.stop)
+                mqtt = config.mqtt.model_copy(update={"enabled": True, "port": broker.port})
+                config = config.model_copy(update={"mqtt": mqtt})
+            code = run_until_signalled(
+                lambda stop: _demo(config, config_dir, stop, rate, duration, headless, scene_camera)
+            )
     sys.exit(code)
+
+
+def _start_rtsp_camera(running: contextlib.ExitStack) -> RtspSceneCamera:
+    missing = rtsp_available()
+    if missing is not None:
+        raise click.ClickException(f"--camera rtsp: {missing}")
+    camera = RtspSceneCamera()
+    camera.start()
+    running.callback(camera.stop)
+    click.echo(f"camera: {camera.url} (GStreamer RTSP server, H.264)")
+    return camera
+
+
+def on_rtsp_camera(config: GatewayConfig, url: str) -> GatewayConfig:
+    """The demo's stream on an RTSP camera: `next` (the first frame exposed after the trigger,
+    so the delay of a real camera never shows the part before), stamped by exposure time."""
+    stream = config.streams[STREAM].model_dump()
+    stream["source"] = {"type": "url", "url": url, "latency_ms": RTSP_LATENCY_MS}
+    stream["frame_policy"] = {"type": "next", "timeout_ms": 1000}
+    streams = {**config.streams, STREAM: StreamConfig.model_validate(stream)}
+    return config.model_copy(update={"streams": streams})
 
 
 def _start_demo_broker(workdir: Path) -> Mosquitto | None:
@@ -115,6 +153,7 @@ async def _demo(
     rate: float,
     duration: float | None,
     headless: bool,
+    scene_camera: RtspSceneCamera | None,
 ) -> int:
     gateway = build_or_exit(config, config_dir)
     async with gateway:
@@ -134,5 +173,6 @@ async def _demo(
             mqtt_port=config.mqtt.port if config.mqtt.enabled else None,
             headless=headless,
             echo=click.echo,
+            camera=scene_camera,
         )
     return 0

@@ -48,10 +48,11 @@ class RtspCamera(SimulatorProcess):
         pattern: str = "ball",
         damage: int = 0,
     ) -> None:
+        """`pattern="stdin"`: the frames come from `write_frame` (BGR, width x height)."""
         self.port = free_port()
         self._args = ["--width", str(width), "--height", str(height), "--pattern", pattern]
         self._args += ["--fps", str(fps), "--gop", str(gop), "--damage", str(damage)]
-        self._process: subprocess.Popen[str] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -60,18 +61,30 @@ class RtspCamera(SimulatorProcess):
     def start(self, timeout_s: float = 20.0) -> None:
         process = subprocess.Popen(
             [str(SYSTEM_PYTHON), str(SERVER), "--port", str(self.port), *self._args],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
             env={**os.environ, "GST_DEBUG": "0"},
         )
         assert process.stdout is not None
         line = process.stdout.readline()  # `ready` once listening (or EOF if it failed)
-        if line.strip() != "ready":
+        if line.strip() != b"ready":
             process.kill()
             _, error = process.communicate(timeout=timeout_s)
-            raise RuntimeError(f"RTSP simulator did not start: {error.strip()}")
+            raise RuntimeError(f"RTSP simulator did not start: {error.decode().strip()}")
         self._process = process
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Send a frame to a `stdin` camera; False once the simulator is gone."""
+        process = self._process
+        if process is None or process.stdin is None:
+            return False
+        try:
+            process.stdin.write(frame)
+            process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            return False
+        return True
 
     def stall(self) -> None:
         self._signal(signal.SIGSTOP)

@@ -5,6 +5,8 @@ live H.264 test pattern on rtsp://127.0.0.1:<port>/scene.
 of 48 black/white blocks (milliseconds since the epoch, modulo 2**48, most significant bit
 first) across the top quarter of the frame: a reader compares it with when the frame reached it
 (`simulators.timecode` decodes it). Blocks that large survive H.264 at any quality.
+`--pattern stdin` serves the BGR frames written to its standard input (width * height * 3 bytes
+each, as they come): the demo renders its conveyor scene and streams it through this.
 
 Run by Debian's own python3, which has PyGObject and GStreamer's typelibs (packages python3-gi,
 gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-{base,good,ugly}), as a separate process like
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 
 import gi
@@ -48,6 +51,9 @@ def pipeline(pattern: str, width: int, height: int, fps: int, gop: int, damage: 
         source += (
             f"caps=video/x-raw,format=GRAY8,{caps} ! videoconvert ! video/x-raw,format=I420 ! "
         )
+    elif pattern == "stdin":
+        source = "( appsrc name=feed is-live=true do-timestamp=true format=time "
+        source += f"caps=video/x-raw,format=BGR,{caps} ! videoconvert ! video/x-raw,format=I420 ! "
     else:
         source = f"( videotestsrc is-live=true pattern=ball ! video/x-raw,{caps} ! "
     encoder = ENCODER.format(gop=gop)
@@ -116,6 +122,30 @@ class KeyframeDamager:
         return Gst.PadProbeReturn.OK
 
 
+class StdinFeeder:
+    """Pushes each BGR frame read from standard input into the media's appsrc (frames read
+    while no client watches are dropped); stops the server at end of input."""
+
+    def __init__(self, width: int, height: int, fps: int, loop: GLib.MainLoop) -> None:
+        self.frame_bytes = width * height * 3
+        self.fps = fps
+        self.appsrc: Gst.Element | None = None
+        self.loop = loop
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def attach(self, _: object, media: GstRtspServer.RTSPMedia) -> None:
+        self.appsrc = media.get_element().get_by_name_recurse_up("feed")
+
+    def run(self) -> None:
+        while len(data := sys.stdin.buffer.read(self.frame_bytes)) == self.frame_bytes:
+            appsrc = self.appsrc
+            if appsrc is not None:
+                buffer = Gst.Buffer.new_wrapped(data)
+                buffer.duration = Gst.SECOND // self.fps
+                appsrc.emit("push-buffer", buffer)
+        self.loop.quit()
+
+
 ELEMENTS = ("videotestsrc", "x264enc", "h264parse", "rtph264pay")
 
 
@@ -133,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--gop", type=int, default=30, help="frames between keyframes")
-    parser.add_argument("--pattern", choices=("ball", "timecode"), default="ball")
+    parser.add_argument("--pattern", choices=("ball", "timecode", "stdin"), default="ball")
     parser.add_argument(
         "--damage", type=int, default=0, metavar="N", help="damage every Nth keyframe"
     )
@@ -154,13 +184,17 @@ def main(argv: list[str] | None = None) -> int:
     factory.set_shared(True)
     if args.pattern == "timecode":
         factory.connect("media-configure", TimecodeFeeder(args.width, args.height, args.fps).attach)
+    loop = GLib.MainLoop()
+    if args.pattern == "stdin":
+        factory.connect(
+            "media-configure", StdinFeeder(args.width, args.height, args.fps, loop).attach
+        )
     if args.damage:
         factory.connect("media-configure", KeyframeDamager(args.damage).attach)
     server.get_mount_points().add_factory("/scene", factory)
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
         return 1
-    loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
     print("ready", flush=True)
     loop.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from gateway.frame_source import FrameSource
 from gateway.model import InspectionResult
 from gateway.sources import SourceFactory, build_source
 from simulators.broker import Mosquitto
+from simulators.rtsp_camera import rtsp_available
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MODELS = (ROOT.parent / "shared" / "models").resolve()
@@ -163,3 +165,13 @@ def run_cli(*args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess
         timeout=timeout_s,
         cwd=ROOT,
     )
+
+
+@pytest.fixture
+def rtsp_ready() -> None:
+    """GStreamer's RTSP server can run here (`make test` installs it; under CI it must)."""
+    missing = rtsp_available()
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)

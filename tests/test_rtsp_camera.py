@@ -7,7 +7,6 @@ starting a stream during a stall does not crash; a stalled camera does not hold 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,19 +21,9 @@ from structlog.testing import capture_logs
 from gateway.app import Gateway
 from gateway.cli_camera import timecode_ms
 from gateway.model import Origin, Trigger
-from simulators.rtsp_camera import RtspCamera, rtsp_available
+from simulators.rtsp_camera import RtspCamera
 from tests.conftest import make_config, run_cli, running_gateway, wait_until
 from tests.test_http_trigger import RAW_IMAGE_WORKFLOW
-
-
-@pytest.fixture
-def rtsp_ready() -> None:
-    """GStreamer's RTSP server can run here (`make test` installs it; under CI it must)."""
-    missing = rtsp_available()
-    if missing is not None:
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
 
 
 @pytest.fixture

@@ -19,6 +19,11 @@ GIGE_STAMP := $(VENV)/.gige-stamp
 RF_CLI_VENV := .venv-roboflow-cli
 RF_CLI      := $(RF_CLI_VENV)/bin/inference
 RF_CLI_PIN  := inference-cli==1.8.3
+# pysparkplug, the Sparkplug B host application the tests check the edge node against; its own
+# virtualenv, since it pins paho-mqtt < 2 (the gateway is on paho 2).
+SPB_VENV := .venv-sparkplug
+SPB_HOST := $(SPB_VENV)/bin/python
+SPB_PIN  := pysparkplug==0.6.1
 # System packages the tests use: a Mosquitto broker (started per test on a free port) and
 # Debian's Chromium (driven by Playwright in the dashboard's browser test), and curl (Instill's
 # documented calls are sent with it).
@@ -43,6 +48,10 @@ $(GIGE_STAMP): $(STAMP) | system-packages  # PyGObject for Aravis (builds from s
 $(RF_CLI):
 	$(PYTHON) -m venv $(RF_CLI_VENV)
 	$(RF_CLI_VENV)/bin/python -m pip install --quiet "$(RF_CLI_PIN)"
+
+$(SPB_HOST):
+	$(PYTHON) -m venv $(SPB_VENV)
+	$(SPB_VENV)/bin/python -m pip install --quiet "$(SPB_PIN)"
 
 demo: $(RUNTIME_STAMP)  ## the whole gateway on simulators (Ctrl-C stops); `make demo PORT=8001`
 	$(BIN)/gateway demo --port $(PORT)
@@ -77,7 +86,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(RF_CLI) $(GIGE_STAMP)
+pytest: $(STAMP) $(RF_CLI) $(SPB_HOST) $(GIGE_STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)  ## benchmarks, by hand (not part of the tests)
@@ -90,4 +99,4 @@ model: $(STAMP)  ## retrain the demo's part classifier
 	$(BIN)/python -m simulators.train_part_classifier
 
 clean:
-	rm -rf $(VENV) $(RF_CLI_VENV) .mypy_cache .ruff_cache .pytest_cache artifacts
+	rm -rf $(VENV) $(RF_CLI_VENV) $(SPB_VENV) .mypy_cache .ruff_cache .pytest_cache artifacts

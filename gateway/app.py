@@ -19,6 +19,7 @@ from adapters.http import HttpAdapter
 from adapters.modbus import ModbusClientAdapter, ModbusServerAdapter, build_modbus_adapter
 from adapters.mqtt import MqttAdapter
 from adapters.opcua import build_opcua_adapter
+from adapters.sparkplug import SparkplugAdapter
 from gateway.bus import ResultBus
 from gateway.config import GatewayConfig
 from gateway.core import Core
@@ -126,7 +127,15 @@ class Gateway:
         self.modbus = build_modbus_adapter(modbus, core) if modbus and modbus.enabled else None
         self.mqtt = MqttAdapter(config.mqtt, core) if config.mqtt.enabled else None
         self.http = HttpAdapter(config.http, core) if config.http.enabled else None
-        candidates: list[Adapter | None] = [self.opcua, self.modbus, self.mqtt, self.http]
+        sparkplug = config.sparkplug
+        self.sparkplug = SparkplugAdapter(sparkplug, core) if sparkplug.enabled else None
+        candidates: list[Adapter | None] = [
+            self.opcua,
+            self.modbus,
+            self.mqtt,
+            self.sparkplug,
+            self.http,
+        ]
         self.adapters: list[Adapter] = [adapter for adapter in candidates if adapter is not None]
 
     def _drops(self) -> dict[str, int]:

@@ -41,6 +41,7 @@ class Origin(StrEnum):
     MQTT = "mqtt"
     MODBUS = "modbus"
     OPCUA = "opcua"
+    SPARKPLUG = "sparkplug"
     PYTHON = "python"
     CONTINUOUS = "continuous"
     """A stream in continuous mode, running on every new frame up to max_fps."""

@@ -61,6 +61,7 @@ from gateway.config.opcua import (
     OpcuaUser,
 )
 from gateway.config.runtime import HistoryConfig, LoggingConfig, RetentionConfig, RuntimeConfig
+from gateway.config.sparkplug import SparkplugConfig, SparkplugOutput, SparkplugStreamConfig
 from gateway.config.streams import (
     CameraTriggerPolicy,
     FramePolicy,
@@ -115,6 +116,9 @@ __all__ = [
     "RetentionConfig",
     "RuntimeConfig",
     "SourceConfig",
+    "SparkplugConfig",
+    "SparkplugOutput",
+    "SparkplugStreamConfig",
     "StreamConfig",
     "StreamMode",
     "StrictModel",

@@ -12,6 +12,7 @@ from gateway.config.modbus import ModbusConfig, ModbusStreamConfig, check_bases,
 from gateway.config.mqtt import MqttConfig
 from gateway.config.opcua import OpcuaConfig
 from gateway.config.runtime import HistoryConfig, LoggingConfig, RuntimeConfig
+from gateway.config.sparkplug import SparkplugConfig
 from gateway.config.streams import StreamConfig
 from gateway.config.workflows import WorkflowRef
 
@@ -25,6 +26,7 @@ class GatewayConfig(StrictModel):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     modbus: ModbusConfig | None = None
     opcua: OpcuaConfig | None = None
+    sparkplug: SparkplugConfig = Field(default_factory=SparkplugConfig)
     workflows: dict[str, WorkflowRef] = Field(min_length=1)
     streams: dict[str, StreamConfig] = Field(min_length=1)
 
@@ -61,7 +63,8 @@ class GatewayConfig(StrictModel):
 
     @model_validator(mode="after")
     def _front_end_streams(self) -> GatewayConfig:
-        for section, front_end in (("modbus", self.modbus), ("opcua", self.opcua)):
+        sections = (("modbus", self.modbus), ("opcua", self.opcua), ("sparkplug", self.sparkplug))
+        for section, front_end in sections:
             for stream_id in front_end.streams if front_end is not None else {}:
                 if stream_id not in self.streams:
                     raise ValueError(

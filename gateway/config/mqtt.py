@@ -19,8 +19,8 @@ class MqttTlsConfig(StrictModel):
     _resolve = field_validator("ca_file", "cert_file", "key_file")(resolve_path)
 
 
-class MqttConfig(StrictModel):
-    """MQTT v5 front end (paho-mqtt): triggers in, results out, availability and stream state."""
+class BrokerConfig(StrictModel):
+    """Where an MQTT broker is and how to log in (the `mqtt` and `sparkplug` sections)."""
 
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -28,9 +28,16 @@ class MqttConfig(StrictModel):
     username: str | None = None
     password: SecretStr | None = None
     tls: MqttTlsConfig | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    reconnect_min_s: int = Field(1, ge=1)
+    reconnect_max_s: int = Field(30, ge=1)
+
+
+class MqttConfig(BrokerConfig):
+    """MQTT v5 front end (paho-mqtt): triggers in, results out, availability and stream state."""
+
     client_id: str | None = Field(None, description="default: <gateway_id>-gateway")
     topic_prefix: str | None = Field(None, description="default: gateway/<gateway_id>")
-    keepalive_s: int = Field(30, ge=5, le=3600)
     trigger_qos: Literal[0, 1, 2] = 1
     result_qos: Literal[0, 1, 2] = 1
     max_payload_bytes: int = Field(65536, ge=64, description="larger triggers are rejected")
@@ -40,5 +47,3 @@ class MqttConfig(StrictModel):
         "inline",
         description="image outputs in results: base64 JPEG, a link to the HTTP API, or named only",
     )
-    reconnect_min_s: int = Field(1, ge=1)
-    reconnect_max_s: int = Field(30, ge=1)

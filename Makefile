@@ -25,8 +25,8 @@ SPB_VENV := .venv-sparkplug
 SPB_HOST := $(SPB_VENV)/bin/python
 SPB_PIN  := pysparkplug==0.6.1
 # System packages the tests use: a Mosquitto broker (started per test on a free port) and
-# Debian's Chromium (driven by Playwright in the dashboard's browser test), and curl (Instill's
-# documented calls are sent with it).
+# Debian's Chromium (driven by Playwright in the dashboard's browser test), curl (Instill's
+# documented calls are sent with it) and PostgreSQL's server (a private cluster per test).
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo run test system-packages lint typecheck pytest bench model clean
@@ -72,8 +72,9 @@ system-packages:
 	   ! ls /usr/lib/*/girepository-1.0/Aravis-0.8.typelib >/dev/null 2>&1 || \
 	   ! pkg-config --exists gobject-introspection-1.0 cairo 2>/dev/null; then \
 	  missing="$$missing $(ARAVIS)"; fi; \
+	if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing$$missing (MQTT broker, browser, curl, RTSP server and GigE camera for the tests)"; \
+	  echo "installing$$missing (MQTT broker, browser, curl, RTSP server, GigE camera, PostgreSQL for the tests)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi

@@ -140,15 +140,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     width, height = (int(part) for part in args.size.split("x"))
     rows: list[dict[str, Any]] = []
-    with RtspCamera(width=width, height=height, fps=args.fps) as camera:
-        for streams in args.streams:
-            for variant in VARIANTS:
+    for streams in args.streams:
+        for variant in VARIANTS:
+            # a fresh server per measurement: GstRtspServer's shared media was seen to stall
+            # every reader after some sessions of earlier (exited) readers
+            with RtspCamera(width=width, height=height, fps=args.fps) as camera:
                 done = subprocess.run(
                     [sys.executable, "-m", "bench.capture", "--seconds", str(args.seconds),
                      "--child", variant, camera.url, str(streams)],
                     capture_output=True, text=True, timeout=args.seconds + 120, check=True,
                 )  # fmt: skip
-                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     lines = [
         f"Capture CPU per stream, RTSP H.264 {args.size} @ {args.fps} fps, {args.seconds:g} s",
         "",

@@ -26,6 +26,7 @@ from gateway.core import Core
 from gateway.dispatcher import Dispatcher
 from gateway.latency import LatencyWindow
 from gateway.metrics import GatewayMetrics
+from gateway.plant_history import PostgresHistory
 from gateway.results import ResultStore
 from gateway.runtime_streams import RuntimeStreams, StreamBuilder
 from gateway.sources import SourceFactory, build_source
@@ -97,6 +98,9 @@ class Gateway:
         self.modbus: ModbusServerAdapter | ModbusClientAdapter | None = None
         if self.history is not None:
             self.bus.subscribe(self.history.add)
+        self.plant_history = self._plant_history(config)
+        if self.plant_history is not None:
+            self.bus.subscribe(self.plant_history.add)
         self.metrics = GatewayMetrics(
             list(streams),
             self.dispatcher.snapshots,
@@ -138,10 +142,19 @@ class Gateway:
         ]
         self.adapters: list[Adapter] = [adapter for adapter in candidates if adapter is not None]
 
+    def _plant_history(self, config: GatewayConfig) -> PostgresHistory | None:
+        postgres = config.history.postgres
+        if postgres is None:
+            return None
+        outbox = None if self.history is None else self.history.directory / "postgres-outbox.db"
+        return PostgresHistory(postgres, config.gateway_id, outbox)
+
     def _drops(self) -> dict[str, int]:
         drops = {}
         if self.history is not None:
             drops["history"] = self.history.dropped
+        if self.plant_history is not None:
+            drops["postgres"] = self.plant_history.dropped
         if self.mqtt is not None:
             drops["mqtt"] = self.mqtt.counters["results_dropped"]
         return drops
@@ -152,13 +165,18 @@ class Gateway:
         return dict(status.get("requests_refused", {}))
 
     def _queued(self) -> dict[str, int]:
-        return {} if self.mqtt is None else {"mqtt": self.mqtt.queued}
+        queued = {} if self.mqtt is None else {"mqtt": self.mqtt.queued}
+        if self.plant_history is not None:
+            queued["postgres"] = self.plant_history.queued
+        return queued
 
     async def start(self) -> None:
         if self.history is not None:
             await asyncio.to_thread(self.history.open)
             for stream_id, stream in self.streams.items():
                 stream.number_results_with(functools.partial(self.history.ids.next_id, stream_id))
+        if self.plant_history is not None:
+            await asyncio.to_thread(self.plant_history.open)
         for stream in self.streams.values():
             await stream.start()
         started: list[Adapter] = []
@@ -171,6 +189,8 @@ class Gateway:
                 await adapter.stop()
             for stream in self.streams.values():
                 await stream.stop()
+            if self.plant_history is not None:
+                await asyncio.to_thread(self.plant_history.close)
             if self.history is not None:
                 await asyncio.to_thread(self.history.close)
             raise
@@ -189,6 +209,8 @@ class Gateway:
                 log.exception("adapter failed to stop", adapter=adapter.name)
         await self.runtime_streams.stop_all()
         await asyncio.gather(*(stream.stop() for stream in self.streams.values()))
+        if self.plant_history is not None:
+            await asyncio.to_thread(self.plant_history.close)
         if self.history is not None:
             await asyncio.to_thread(self.history.close)
         log.info("gateway stopped", gateway_id=self.config.gateway_id)

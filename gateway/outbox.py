@@ -1,4 +1,5 @@
-"""Results waiting for a broker that is away, kept on disk so a gateway restart loses none.
+"""Results waiting for a broker (or database) that is away, kept on disk so a gateway restart
+loses none.
 
 A bounded FIFO in SQLite (WAL) beside the history: appended while the broker is away, sent in
 order once it is back, and each entry removed when the broker acknowledged it. Past `limit`
@@ -63,6 +64,10 @@ class Outbox:
     def remove(self, entry_id: int) -> None:
         """The broker acknowledged it."""
         self._count -= self._db.execute("DELETE FROM outbox WHERE id = ?", (entry_id,)).rowcount
+
+    def remove_through(self, entry_id: int) -> None:
+        """Everything up to and including `entry_id` was delivered (a database commit)."""
+        self._count -= self._db.execute("DELETE FROM outbox WHERE id <= ?", (entry_id,)).rowcount
 
     def close(self) -> None:
         self._db.close()

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 from simulators.process import SimulatorProcess
@@ -59,19 +60,23 @@ class RtspCamera(SimulatorProcess):
         return f"rtsp://127.0.0.1:{self.port}/scene"
 
     def start(self, timeout_s: float = 20.0) -> None:
+        # its warnings go to a file: a pipe nobody reads fills up and stalls the server
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
         process = subprocess.Popen(
             [str(SYSTEM_PYTHON), str(SERVER), "--port", str(self.port), *self._args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._errors,
             env={**os.environ, "GST_DEBUG": "0"},
         )
         assert process.stdout is not None
         line = process.stdout.readline()  # `ready` once listening (or EOF if it failed)
         if line.strip() != b"ready":
             process.kill()
-            _, error = process.communicate(timeout=timeout_s)
-            raise RuntimeError(f"RTSP simulator did not start: {error.decode().strip()}")
+            process.wait(timeout_s)
+            self._errors.seek(0)
+            error = self._errors.read().decode(errors="replace").strip()
+            raise RuntimeError(f"RTSP simulator did not start: {error}")
         self._process = process
 
     def write_frame(self, frame: bytes) -> bool:
@@ -100,6 +105,7 @@ class RtspCamera(SimulatorProcess):
         process, self._process = self._process, None
         if process is None:
             return
+        self._errors.close()
         process.send_signal(signal.SIGCONT)  # a stalled process cannot handle SIGTERM
         process.terminate()
         try:

@@ -167,11 +167,16 @@ def run_cli(*args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess
     )
 
 
-@pytest.fixture
-def rtsp_ready() -> None:
-    """GStreamer's RTSP server can run here (`make test` installs it; under CI it must)."""
-    missing = rtsp_available()
+def require(missing: str | None) -> None:
+    """A real peer the test needs: skipped where it is missing, failed under CI (where `make
+    test` installed it, so missing means broken)."""
     if missing is not None:
         if os.environ.get("CI"):
             pytest.fail(missing)
         pytest.skip(missing)
+
+
+@pytest.fixture
+def rtsp_ready() -> None:
+    """GStreamer's RTSP server can run here (`make test` installs it)."""
+    require(rtsp_available())

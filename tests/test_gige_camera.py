@@ -5,7 +5,6 @@ unplugged is CAMERA_DISCONNECTED, and back after it returns."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,17 +13,13 @@ import pytest
 from gateway.app import Gateway
 from gateway.model import Origin, Trigger
 from simulators.gige_camera import FakeGigECamera, gige_available
-from tests.conftest import make_config, running_gateway, wait_until
+from tests.conftest import make_config, require, running_gateway, wait_until
 from tests.test_http_trigger import RAW_IMAGE_WORKFLOW
 
 
 @pytest.fixture
 def camera() -> Iterator[FakeGigECamera]:
-    missing = gige_available()
-    if missing is not None:
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+    require(gige_available())
     with FakeGigECamera() as fake:
         yield fake
 

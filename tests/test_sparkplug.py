@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import queue
 import subprocess
 import threading
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from simulators.broker import Mosquitto
-from tests.conftest import ROOT, make_config, running_gateway
+from tests.conftest import ROOT, make_config, require, running_gateway
 
 HOST_PYTHON = ROOT / ".venv-sparkplug" / "bin" / "python"
 HOST_SCRIPT = ROOT / "simulators" / "sparkplug_host.py"
@@ -80,11 +79,8 @@ class SparkplugHost:
 
 @pytest.fixture
 def host_python() -> Path:
-    if not HOST_PYTHON.exists():
-        message = "pysparkplug's venv is missing (`make test` builds .venv-sparkplug)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    missing = "pysparkplug's venv is missing (`make test` builds .venv-sparkplug)"
+    require(None if HOST_PYTHON.exists() else missing)
     return HOST_PYTHON
 
 

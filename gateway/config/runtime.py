@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from gateway.config.base import StrictModel, resolve_path
 
@@ -19,6 +19,21 @@ class LoggingConfig(StrictModel):
 class RetentionConfig(StrictModel):
     max_age_days: float | None = Field(30.0, gt=0, description="older results are deleted")
     max_count: int | None = Field(100_000, ge=1, description="only the newest are kept")
+
+
+class PostgresHistoryConfig(StrictModel):
+    """Results also in PostgreSQL: one table for every gateway of the plant (with gateway_id)."""
+
+    dsn: SecretStr = Field(
+        description="libpq connection string or URL, e.g. "
+        "postgresql://gateway:${PG_PASSWORD}@db.plant/quality"
+    )
+    table: str = Field("inspection_results", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    kept_offline: int = Field(
+        100_000, ge=0, description="results kept on disk while PostgreSQL is away (oldest go)"
+    )
+    retry_s: float = Field(2.0, gt=0, le=60, description="wait between attempts to reconnect")
+    connect_timeout_s: int = Field(5, ge=1, le=60)
 
 
 class HistoryConfig(StrictModel):
@@ -37,6 +52,10 @@ class HistoryConfig(StrictModel):
         True,
         description="an answer waits for its result's commit (an answered result is a stored "
         "one, a kill -9 included); false answers ~0.25 ms sooner and may lose the last results",
+    )
+
+    postgres: PostgresHistoryConfig | None = Field(
+        None, description="also write every result to this PostgreSQL database"
     )
 
     _resolve = field_validator("data_dir")(resolve_path)

@@ -27,12 +27,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from adapters.broker import log_in
+from adapters.fleet import Fleet, announcement
 from gateway.config import MqttConfig
 from gateway.core import Core
 from gateway.expiring import ExpiringMap
 from gateway.model import ErrorCode, InspectionResult, Origin, Trigger
 from gateway.outbox import Outbox
 from gateway.supervise import cancel_and_wait
+from gateway.version import VERSION
 from gateway.wire import BadTrigger, ImageTransport, TriggerRequest, encode_result, parse_trigger
 
 log = structlog.get_logger(__name__)
@@ -67,6 +69,8 @@ class MqttAdapter:
         self._unsubscribe: Any = None
         self._state_task: asyncio.Task[None] | None = None
         self._last_state: dict[str, bytes] = {}
+        self._gateway_id = gateway_id
+        self.fleet = Fleet(config.fleet, self.prefix, self._send) if config.fleet.enabled else None
         self.counters = {
             "triggers": 0,
             "rejected": 0,
@@ -113,7 +117,16 @@ class MqttAdapter:
         client.on_publish = self._threadsafe(self._acknowledged)
         self._client = client
         self._unsubscribe = self._bus.subscribe(self._publish_result)
-        client.connect_async(config.host, config.port, config.keepalive_s)
+        session = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        session.SessionExpiryInterval = config.session_expiry_s
+        # a kept session is resumed from the first connect on: a restart gets what waited
+        client.connect_async(
+            config.host,
+            config.port,
+            config.keepalive_s,
+            clean_start=config.session_expiry_s == 0,
+            properties=session,
+        )
         client.loop_start()
         for _ in range(300):  # bounded: wait up to 3 s for the broker, then carry on retrying
             if self._connected:
@@ -168,6 +181,8 @@ class MqttAdapter:
         # replayed and live retained messages alike (and for clearing one with an empty payload).
         options = SubscribeOptions(qos=self._config.trigger_qos, retainAsPublished=True)
         self._client.subscribe(f"{self.prefix}/streams/+/trigger", options=options)
+        if self.fleet is not None:
+            self._client.subscribe([(topic, 1) for topic in self.fleet.subscriptions])
         self._client.publish(f"{self.prefix}/status", b"online", qos=1, retain=True)
         self._last_state.clear()
         self._publish_states()
@@ -182,6 +197,10 @@ class MqttAdapter:
         self._connected = False
 
     def _message_cb(self, message: mqtt.MQTTMessage) -> None:
+        if self.fleet is not None:
+            correlation = getattr(getattr(message, "properties", None), "CorrelationData", None)
+            if self.fleet.on_message(message.topic, bytes(message.payload), correlation):
+                return
         parts = message.topic.removeprefix(f"{self.prefix}/").split("/")
         if len(parts) != 3 or parts[0] != "streams" or parts[2] != "trigger":
             return
@@ -305,8 +324,32 @@ class MqttAdapter:
         if self._client is not None:
             self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
+    def _send(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        expiry_s: int | None,
+        correlation: bytes | None,
+        response_topic: str | None,
+    ) -> None:
+        """A request to another gateway (the fleet's remote triggers)."""
+        properties = publish_properties()
+        if expiry_s is not None:
+            properties.MessageExpiryInterval = expiry_s
+        if correlation is not None:
+            properties.CorrelationData = correlation
+        if response_topic is not None:
+            properties.ResponseTopic = response_topic
+        self._publish(topic, payload, qos, properties)
+
     def _publish_states(self) -> None:
-        for snapshot in self._dispatcher.snapshots():
+        snapshots = self._dispatcher.snapshots()
+        info = orjson.dumps(announcement(self._gateway_id, VERSION, self.prefix, snapshots))
+        if self._last_state.get("\0info") != info:  # retained: only when it changed
+            self._last_state["\0info"] = info
+            self._publish(f"{self.prefix}/info", info, 1, retain=True)
+        for snapshot in snapshots:
             stream_id = snapshot.id
             payload = orjson.dumps(
                 {

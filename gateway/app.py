@@ -36,6 +36,9 @@ from gateway.workflow_library import UnknownWorkflow, WorkflowLibrary
 
 log = structlog.get_logger(__name__)
 
+FIRST_FRAME_WAIT_S = 3.0
+"""How long a starting gateway waits for its cameras' first frames before it serves."""
+
 
 class GatewayBuildError(Exception):
     """The config is valid YAML but the gateway cannot be built from it (workflow, model...)."""
@@ -130,7 +133,8 @@ class Gateway:
         self.opcua = build_opcua_adapter(opcua, core) if opcua and opcua.enabled else None
         self.modbus = build_modbus_adapter(modbus, core) if modbus and modbus.enabled else None
         self.mqtt = MqttAdapter(config.mqtt, core) if config.mqtt.enabled else None
-        self.http = HttpAdapter(config.http, core) if config.http.enabled else None
+        fleet = None if self.mqtt is None else self.mqtt.fleet
+        self.http = HttpAdapter(config.http, core, fleet) if config.http.enabled else None
         sparkplug = config.sparkplug
         self.sparkplug = SparkplugAdapter(sparkplug, core) if sparkplug.enabled else None
         candidates: list[Adapter | None] = [
@@ -179,6 +183,7 @@ class Gateway:
             await asyncio.to_thread(self.plant_history.open)
         for stream in self.streams.values():
             await stream.start()
+        await self._cameras_ready(FIRST_FRAME_WAIT_S)
         started: list[Adapter] = []
         try:
             for adapter in self.adapters:
@@ -200,6 +205,15 @@ class Gateway:
             streams=list(self.streams),
             adapters={adapter.name: adapter.status() for adapter in self.adapters},
         )
+
+    async def _cameras_ready(self, timeout_s: float) -> None:
+        """Wait (bounded) until every camera delivered a frame or said why not, so that the
+        triggers waiting for this gateway (an MQTT session's, a PLC's) find a frame to use."""
+        for _ in range(int(timeout_s / 0.02)):
+            cameras = [snapshot.camera for snapshot in self.dispatcher.snapshots()]
+            if all(camera.frames > 0 or camera.last_error for camera in cameras):
+                return
+            await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
         for adapter in reversed(self.adapters):

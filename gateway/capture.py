@@ -36,6 +36,9 @@ from gateway.supervise import Backoff
 
 log = structlog.get_logger(__name__)
 
+MIN_ARRIVALS_FOR_FPS = 8
+"""Fewer frames than this since (re)connecting give no fps: the first two can come together."""
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:
@@ -370,7 +373,7 @@ class CaptureBuffer:
             arrivals = list(self._arrivals)
             newest = self._frames[-1] if self._frames else None
         fps = 0.0
-        if len(arrivals) >= 2 and arrivals[-1] > arrivals[0]:
+        if len(arrivals) >= MIN_ARRIVALS_FOR_FPS and arrivals[-1] > arrivals[0]:
             fps = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
         return CameraHealth(
             connected=self._connected,

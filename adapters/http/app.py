@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from typing import Final
 
 from fastapi import Depends, FastAPI
@@ -19,8 +17,10 @@ from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import HTMLResponse
 from fastapi_offline import FastAPIOffline
 
+from adapters.fleet import Fleet
 from adapters.http.dashboard import dashboard_router
 from adapters.http.errors import COMMON_ERRORS, JsonResponse, install_error_handlers
+from adapters.http.fleet import fleet_router
 from adapters.http.health import health_router
 from adapters.http.image_inputs import ImageFetcher
 from adapters.http.instill import instill_router
@@ -33,12 +33,7 @@ from adapters.http.workflow_runs import WorkflowRuns
 from adapters.http.workflows import workflow_router
 from gateway.config import HttpConfig
 from gateway.core import Core
-
-try:
-    VERSION = package_version("inspection-gateway")
-except PackageNotFoundError:  # run from a source tree that was never installed
-    VERSION = "0.0.0+source"
-
+from gateway.version import VERSION
 
 REDOC_POLICY: Final = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
@@ -62,7 +57,9 @@ def _redoc(title: str) -> Callable[[], Awaitable[HTMLResponse]]:
     return redoc
 
 
-def create_app(config: HttpConfig, core: Core, closing: asyncio.Event) -> FastAPI:
+def create_app(
+    config: HttpConfig, core: Core, closing: asyncio.Event, fleet: Fleet | None = None
+) -> FastAPI:
     """The HTTP API around one core (no global state). `closing` ends endless responses."""
     api_key = config.api_key.get_secret_value().encode() if config.api_key else None
     app = FastAPIOffline(  # /docs with Swagger UI's files served here: no CDN on a plant network
@@ -97,4 +94,5 @@ def create_app(config: HttpConfig, core: Core, closing: asyncio.Event) -> FastAP
     if core.history is not None:
         app.include_router(results_router(core.history))
     app.include_router(dashboard_router(core, closing))
+    app.include_router(fleet_router(fleet))
     return app

@@ -21,7 +21,14 @@ from gateway.latency import KEPT_S
 from gateway.model import ErrorCode, InspectionResult
 from gateway.wire import ImageTransport, encode_result
 
-ASSETS: Final = MappingProxyType({"app.js": "text/javascript", "style.css": "text/css"})
+ASSETS: Final = MappingProxyType(
+    {
+        "api.js": "text/javascript",
+        "app.js": "text/javascript",
+        "fleet.js": "text/javascript",
+        "style.css": "text/css",
+    }
+)
 STATUS_INTERVAL_S = 1.0
 QUEUED_EVENTS = 200
 """Results waiting for a slow dashboard; past this a tab misses results (it resyncs from

@@ -15,11 +15,14 @@ from adapters.http.errors import ApiError, JsonResponse
 from gateway.model import ErrorCode
 from gateway.wire import error_body
 
-OPEN_PATHS: Final = frozenset({"/healthz", "/readyz", "/", "/info", "/docs", "/openapi.json"})
+OPEN_PATHS: Final = frozenset(
+    {"/healthz", "/readyz", "/", "/fleet", "/info", "/docs", "/openapi.json"}
+)
 """No API key needed: health probes, the server's name and version (Roboflow's SDK asks
 `/info` without a key), the API's description (a browser opening /docs cannot send a key, and
 the schema holds no data; calls made from the page need the key like any other) and
-the dashboard's page (it holds no data; it asks for the key and sends it with every request)."""
+the dashboard's and the fleet's pages (they hold no data; each asks for the key and sends it
+with every request)."""
 OPEN_PREFIXES: Final = ("/dashboard/",)
 """The page's own scripts and styles: a `<script>` or `<link>` cannot send a header, and they
 hold no data."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from adapters.fleet import Fleet
 from adapters.http.app import create_app
 from adapters.http.read_timeout import timed_request_protocol
 from gateway.config import HttpConfig
@@ -32,14 +33,14 @@ class HttpAdapter:
 
     name = "http"
 
-    def __init__(self, config: HttpConfig, core: Core) -> None:
+    def __init__(self, config: HttpConfig, core: Core, fleet: Fleet | None = None) -> None:
         self._config = config
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.port: int | None = None
         self.closing = asyncio.Event()
         """Set when the server begins to stop: endless responses (server-sent events) end."""
-        self.app = create_app(config, core, self.closing)
+        self.app = create_app(config, core, self.closing, fleet)
 
     async def start(self) -> None:
         self.closing.clear()

@@ -33,8 +33,30 @@ class BrokerConfig(StrictModel):
     reconnect_max_s: int = Field(30, ge=1)
 
 
+class FleetConfig(StrictModel):
+    """Every gateway announces itself (retained `<prefix>/info`); this one lists the others
+    it sees on the broker and triggers them remotely (README "Fleet and SCADA")."""
+
+    enabled: bool = True
+    info_topic: str = Field(
+        "gateway/+/info", description="where gateways announce themselves (a topic filter)"
+    )
+    trigger_expiry_s: int = Field(
+        60, ge=1, le=86400, description="a remote trigger not taken by then is dropped"
+    )
+
+
 class MqttConfig(BrokerConfig):
     """MQTT v5 front end (paho-mqtt): triggers in, results out, availability and stream state."""
+
+    session_expiry_s: int = Field(
+        0,
+        ge=0,
+        le=2**32 - 1,
+        description="keep this gateway's session while it is away: triggers sent meanwhile "
+        "(QoS 1, within their Message Expiry) are delivered when it is back; 0 = none",
+    )
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
 
     client_id: str | None = Field(None, description="default: <gateway_id>-gateway")
     topic_prefix: str | None = Field(None, description="default: gateway/<gateway_id>")

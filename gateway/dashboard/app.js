@@ -6,20 +6,6 @@ const cards = new Map();        // stream id -> card element
 const HISTORY_PAGE = 25;
 let historyOffset = 0;
 
-// --- API access (with the gateway's API key when it has one) ---------------------------------
-
-function apiKey() { return localStorage.getItem("gateway-api-key") || ""; }
-
-async function api(path, options = {}) {
-  const headers = new Headers(options.headers || {});
-  if (apiKey()) headers.set("Authorization", `Bearer ${apiKey()}`);
-  const response = await fetch(path, { ...options, headers });
-  if (response.status === 401) {
-    const key = prompt("This gateway needs its API key:");
-    if (key) { localStorage.setItem("gateway-api-key", key); return api(path, options); }
-  }
-  return response;
-}
 
 async function showImage(img, path) {
   const response = await api(path, { cache: "no-store" });

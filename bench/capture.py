@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import av
+import av.error
 import cv2
 
 from bench.report import summary, write_report
@@ -37,8 +38,21 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _open(url: str) -> Any:
+    """Readers connecting at once to a server preparing its shared media are sometimes refused
+    (the gateway's grabber retries too): three attempts."""
+    for attempt in range(3):
+        try:
+            return av.open(url, options={"rtsp_transport": "tcp"}, timeout=(5, 5))
+        except av.error.FFmpegError:
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 def _pyav_loop(url: str, stop: threading.Event, counts: list[int], decode: bool) -> None:
-    container = av.open(url, options={"rtsp_transport": "tcp"}, timeout=(5, 5))
+    container = _open(url)
     stream = container.streams.video[0]
     stream.thread_type = "SLICE"
     try:

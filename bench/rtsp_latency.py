@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     with RtspCamera(width=width, height=height, fps=args.fps, pattern="timecode") as camera:
         probe = PyAVSource(camera.url)
         probe.open()
-        latency_ms = float(int(min(measure_latency_ms(probe)) + 0.999))
+        latency_ms = float(int(min(measure_latency_ms(probe)[0]) + 0.999))
         probe.close()
         floor = summary(gstreamer_delays(camera.url, args.frames))
         available, error = gateway_delays(camera.url, args.frames, latency_ms)

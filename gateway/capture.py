@@ -266,9 +266,13 @@ class CaptureBuffer:
     def _publish(self, image: Image | DeferredImage) -> None:
         arrived_at, arrived = time.time(), time.monotonic()
         presentation: float | None = getattr(self._source, "presentation_s", None)
+        sender: float | None = getattr(self._source, "sender_time_s", None)
         moved = self._clock.observe(arrived, presentation)
-        exposed = self._clock.exposed_at(arrived, presentation)
-        source = TimeSource.ARRIVAL if presentation is None else TimeSource.PRESENTATION
+        exposed = self._clock.sender_exposed_at(arrived, arrived_at, sender)
+        source = TimeSource.SENDER_REPORT
+        if exposed is None:
+            exposed = self._clock.exposed_at(arrived, presentation)
+            source = TimeSource.ARRIVAL if presentation is None else TimeSource.PRESENTATION
         frame = Frame(
             image,
             self._next_id,
@@ -281,7 +285,12 @@ class CaptureBuffer:
         self._next_id += 1
         with self._new_frame:
             if moved:  # a less delayed frame came: the kept ones were stamped too late
-                kept = [old.restamped(self._clock) for old in self._frames]
+                kept = [
+                    old.restamped(self._clock)
+                    if old.time_source is TimeSource.PRESENTATION
+                    else old
+                    for old in self._frames
+                ]
                 self._frames.clear()
                 self._frames.extend(kept)
             self._frames.append(frame)

@@ -45,17 +45,42 @@ def timecode_ms(image: Image) -> int:
     return value
 
 
-def measure_latency_ms(source: FrameSource, frames: int = 150, skip: int = 45) -> list[float]:
-    """Generation → decoded frame, per frame, on a time-coded source (the first `skip` are
-    left out: frames queued before the connection arrive in a burst)."""
-    delays = []
+def measure_latency_ms(
+    source: FrameSource, frames: int = 150, skip: int = 45
+) -> tuple[list[float], list[float]]:
+    """On a time-coded source, per frame: generation → decoded, and (where the camera sends
+    RTCP sender reports) the frame's sender-clock time minus its generation time. The first `skip`
+    are left out: frames queued before the connection arrive in a burst."""
+    delays, sender_errors = [], []
     for index in range(frames):
         image = source.read()
         if image is None:
             break
         if index >= skip:
-            delays.append(time.time() * 1000 - timecode_ms(decoded(image)))
-    return delays
+            generated = timecode_ms(decoded(image))
+            delays.append(time.time() * 1000 - generated)
+            sender: float | None = getattr(source, "sender_time_s", None)
+            if sender is not None:
+                sender_errors.append(sender * 1000 - generated)
+    return delays, sender_errors
+
+
+def _show_latency(delays: list[float], sender_errors: list[float]) -> None:
+    """The camera's delay and the latency_ms that makes arrival-based frame times safe (a
+    frame time a little early only makes `next` wait longer: rounded up), and how close the
+    sender-report times are where the camera sends them."""
+    low, middle, high = delays[0], delays[len(delays) // 2], delays[-1]
+    click.echo(f"latency      {low:.1f} ms min, {middle:.1f} p50, {high:.1f} max "
+               "(generation -> decoded)")  # fmt: skip
+    click.echo(f"latency_ms   {math.ceil(low)} (for frame times from arrival or RTP timestamps)")
+    if sender_errors:
+        middle, early, late = (
+            sender_errors[len(sender_errors) // 2],
+            sender_errors[0],
+            sender_errors[-1],
+        )
+        click.echo(f"clock        RTCP sender reports: frame time - generation {middle:.1f} ms "
+                   f"p50 ({early:.1f} to {late:.1f}); frame times come from them")  # fmt: skip
 
 
 def _read(source: FrameSource, seconds: float) -> tuple[list[float], Image | None]:
@@ -115,7 +140,7 @@ def probe(
     opened = time.monotonic()
     try:
         arrivals, image = _read(camera_source, seconds)
-        delays = measure_latency_ms(camera_source) if timecode else []
+        delays, sender_errors = measure_latency_ms(camera_source) if timecode else ([], [])
     finally:
         camera_source.close()
     if image is None:
@@ -139,11 +164,7 @@ def probe(
     click.echo(f"open         {(opened - started) * 1000:.0f} ms")
     click.echo(f"first frame  {(arrivals[0] - opened) * 1000:.0f} ms after open")
     if delays:
-        delays.sort()
-        low, middle, high = delays[0], delays[len(delays) // 2], delays[-1]
-        # latency_ms rounded up: a frame time a little early only makes `next` wait longer
-        click.echo(f"latency      {low:.1f} ms min, {middle:.1f} p50, {high:.1f} max "
-                   f"(generation -> decoded; latency_ms: {math.ceil(low)})")  # fmt: skip
+        _show_latency(sorted(delays), sorted(sender_errors))
     if snapshot is not None:
         if not cv2.imwrite(str(snapshot), image):
             click.echo(f"error: cannot write {snapshot}", err=True)

@@ -5,13 +5,18 @@ A network camera's frame reaches the gateway some tens of milliseconds after it 
 queued in the camera or the server arrive in a burst. Stamping frames on arrival makes the
 `next` policy pick an image exposed before the trigger and `frame_age_ms` read too young.
 
-Where the camera stamps its frames (RTP timestamps, as presentation times), the mapping from
-presentation time to the local clock is the smallest delay seen: `offset = min(arrival -
-presentation)` over a sliding window (a window, so camera clock drift is followed), less the
-camera's fixed latency (`latency_ms`: encode + transport + decode of the least delayed frame,
-configured or measured with `gateway camera probe`). Frames that arrive late keep their camera
-time, so a burst is stamped as old as it is. Without presentation times the estimate is
-arrival minus `latency_ms`.
+Best, where the camera sends RTCP sender reports: they map its RTP timestamps to its NTP wall
+clock, so a frame's exposure time is read off the camera's own clock (a camera stamps a frame
+when it exposes it; FFmpeg's `start_time_realtime` gives the mapping). That needs
+the camera's clock and ours in step (NTP on both); a sender time later than the frame's
+arrival, or more than `MAX_SENDER_SKEW_S` before it, is not believed, and the next estimate is
+used. Otherwise, where the camera stamps its frames (RTP timestamps, as presentation times),
+the mapping from presentation time to the local clock is the smallest delay seen: `offset =
+min(arrival - presentation)` over a sliding window (a window, so camera clock drift is
+followed), less the camera's fixed latency (`latency_ms`: encode + transport + decode of the
+least delayed frame, configured or measured with `gateway camera probe`). Frames that arrive
+late keep their camera time, so a burst is stamped as old as it is. Without presentation times
+the estimate is arrival minus `latency_ms`.
 """
 
 from __future__ import annotations
@@ -23,8 +28,15 @@ WINDOW_FRAMES = 900
 """About 30 s at 30 fps: long enough to see a least-delayed frame, short enough to follow drift."""
 
 
+MAX_SENDER_SKEW_S = 5.0
+"""A sender-report time this much before arrival means the clocks are not in step."""
+
+
 class TimeSource(StrEnum):
     """Which estimate a frame's time is (shown in the camera health)."""
+
+    SENDER_REPORT = "sender_report"
+    """The camera's NTP wall clock, from its RTCP sender reports."""
 
     PRESENTATION = "presentation"
     """The camera's own timestamp, mapped to the local clock."""
@@ -57,6 +69,17 @@ class ExposureClock:
         elif evicted is not None and evicted <= previous:
             self._offset = min(self._offsets)  # the minimum left the window
         return self._offset != previous
+
+    def sender_exposed_at(
+        self, arrival_mono: float, arrival_wall: float, sender_wall_s: float | None
+    ) -> float | None:
+        """The monotonic exposure time from the camera's wall clock, if it is believable
+        (`latency_ms` is for the other estimates: it is the delay to arrival)."""
+        if sender_wall_s is None:
+            return None
+        if not arrival_wall - MAX_SENDER_SKEW_S < sender_wall_s <= arrival_wall:
+            return None  # the camera's clock is not ours
+        return arrival_mono - (arrival_wall - sender_wall_s)
 
     def exposed_at(self, arrival_mono: float, presentation_s: float | None) -> float:
         """The monotonic time the frame was exposed, best estimate."""

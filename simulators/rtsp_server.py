@@ -47,7 +47,7 @@ IDR_SLICE, SPS = 5, 7
 def pipeline(pattern: str, width: int, height: int, fps: int, gop: int, damage: int) -> str:
     caps = f"width={width},height={height},framerate={fps}/1"
     if pattern == "timecode":
-        source = "( appsrc name=timecode is-live=true do-timestamp=true format=time "
+        source = "( appsrc name=timecode is-live=true format=time "
         source += (
             f"caps=video/x-raw,format=GRAY8,{caps} ! videoconvert ! video/x-raw,format=I420 ! "
         )
@@ -83,8 +83,13 @@ class TimecodeFeeder:
         appsrc = media.get_element().get_by_name_recurse_up("timecode")
 
         def push() -> bool:
-            data = timecode_frame(self.width, self.height, int(time.time() * 1000))
-            buffer = Gst.Buffer.new_wrapped(data)  # stamped on arrival (do-timestamp)
+            clock = appsrc.get_clock()
+            if clock is None:  # not playing yet
+                return True
+            stamp, now_ms = clock.get_time() - appsrc.get_base_time(), time.time() * 1000
+            data = timecode_frame(self.width, self.height, int(now_ms))
+            buffer = Gst.Buffer.new_wrapped(data)
+            buffer.pts = stamp  # the moment the painted time was read: what RTCP maps to NTP
             buffer.duration = Gst.SECOND // self.fps
             flow = appsrc.emit("push-buffer", buffer)
             return bool(flow == Gst.FlowReturn.OK)

@@ -167,15 +167,16 @@ def measured_latency_ms(url: str) -> float:
     done = run_cli("camera", "probe", url, "--seconds", "1", "--timecode")
     assert done.returncode == 0, done.stderr
     shown = dict(line.split(None, 1) for line in done.stdout.splitlines())
-    return float(shown["latency"].rsplit("latency_ms: ", 1)[1].rstrip(")"))
+    return float(shown["latency_ms"].split()[0])
 
 
 @pytest.mark.parametrize("triggers", [150])
 async def test_next_never_uses_an_image_generated_before_the_trigger(
     rtsp_ready: None, triggers: int
 ) -> None:
-    """On a camera that paints each frame's generation time into it: with the latency the
-    probe measured, every `next` result's image was generated after its trigger."""
+    """On a camera that paints each frame's generation time into it and sends RTCP sender
+    reports: with the latency_ms the probe measured, every `next` result's image was generated
+    after its trigger, and each result's frame time is its true generation time to a few ms."""
     with RtspCamera(width=480, height=240, pattern="timecode") as coded:
         latency_ms = measured_latency_ms(coded.url)
         stream = rtsp_stream(coded.url, frame_policy={"type": "next", "timeout_ms": 2000})
@@ -184,7 +185,7 @@ async def test_next_never_uses_an_image_generated_before_the_trigger(
         config = make_config(streams={"cam": stream}, workflows={"raw": RAW_IMAGE_WORKFLOW})
         async with running_gateway(config) as (gateway, _, _):
             await wait_until(lambda: delivering(gateway), 20)
-            early = []
+            early, apart = [], []
             for index in range(triggers):
                 await asyncio.sleep((index % 7) * 0.005)  # triggers at every phase of a frame
                 trigger = Trigger("cam", Origin.PYTHON)
@@ -193,8 +194,12 @@ async def test_next_never_uses_an_image_generated_before_the_trigger(
                 generated = timecode_ms(result.outputs["image"])  # whole ms: in [code, code+1)
                 if generated + 1 <= trigger.received_at * 1000:
                     early.append(round(trigger.received_at * 1000 - generated, 3))
-            assert gateway.dispatcher.snapshot("cam").camera.time_source == "presentation"
+                assert result.frame_timestamp is not None
+                apart.append(generated - result.frame_timestamp * 1000)
+            assert gateway.dispatcher.snapshot("cam").camera.time_source == "sender_report"
     assert early == [], f"{len(early)} of {triggers} images generated before the trigger: {early}"
+    apart.sort()
+    assert apart[0] > -1 and apart[-1] < 10, apart  # never late (codes are whole ms), and close
 
 
 async def test_decode_on_trigger_gives_the_frame_the_result_names(rtsp_ready: None) -> None:

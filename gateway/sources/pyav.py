@@ -107,6 +107,8 @@ class PyAVSource:
         self.codec: str | None = None
         self.presentation_s: float | None = None
         """The camera's timestamp of the frame `read` returned last (RTP, in seconds)."""
+        self.sender_time_s: float | None = None
+        """That frame's time on the camera's wall clock, once an RTCP sender report came."""
 
     @property
     def description(self) -> str:
@@ -145,11 +147,20 @@ class PyAVSource:
                     if self._is_damaged(frame):
                         continue
                     image: Image = frame.to_ndarray(format="bgr24")
-                    self.presentation_s = frame.time
+                    self._stamp(frame.time)
                     return image
         except (av.error.FFmpegError, OSError):
             return None  # stalled past the read timeout, or the connection dropped
         return None  # the stream ended
+
+    def _stamp(self, presentation_s: float | None) -> None:
+        """The frame's camera times: RTP, and on the camera's wall clock where RTCP sender
+        reports map one to the other (FFmpeg's start_time_realtime: the wall time of pts 0)."""
+        self.presentation_s = presentation_s
+        realtime = getattr(self._container, "start_time_realtime", None)
+        self.sender_time_s = None
+        if presentation_s is not None and realtime is not None and realtime > 0:
+            self.sender_time_s = realtime / 1e6 + presentation_s
 
     def _decode(self, packet: Any) -> list[Any]:
         """The packet's frames; a packet the decoder refuses damages its GOP."""
@@ -193,9 +204,7 @@ class PyAVSource:
                 elif not self._gop:
                     continue  # joined mid-GOP: wait for a keyframe
                 self._gop.append(packet)
-                self.presentation_s = (
-                    None if packet.pts is None else float(packet.pts * packet.time_base)
-                )
+                self._stamp(None if packet.pts is None else float(packet.pts * packet.time_base))
                 context = self._stream.codec_context
                 return GopImage(tuple(self._gop), context.name, context.extradata)
         except (av.error.FFmpegError, OSError):

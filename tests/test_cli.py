@@ -22,6 +22,10 @@ def test_a_port_in_use_is_one_line_with_the_fix(tmp_path: Path) -> None:
         )
         done = run_cli("run", "-c", str(config))
     assert done.returncode == 2
-    (line,) = [text for text in done.stderr.splitlines() if text.strip()]
+    assert "Traceback" not in done.stderr
+    # the one error line; the camera's lifecycle log may come first (it starts before HTTP)
+    lines = [text for text in done.stderr.splitlines() if text.strip()]
+    assert all("camera connected" in text for text in lines[:-1]), lines
+    line = lines[-1]
     assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
     assert "`gateway run --port N`" in line and "GATEWAY_HTTP_PORT" in line

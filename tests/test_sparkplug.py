@@ -235,3 +235,29 @@ async def test_broker_restart_gives_ndeath_then_a_birth_with_the_next_bdseq(
     finally:
         spb_host.stop()
         watcher.stop()
+
+
+async def test_births_wait_for_the_primary_host_and_its_departure_gets_an_ndeath(
+    host_python: Path, mosquitto: Mosquitto
+) -> None:
+    """With `primary_host_id`, nothing is born until that host's STATE is online; its will
+    (STATE offline) gets an NDEATH; back online, births again."""
+    watcher = await SparkplugHost(mosquitto.port).connected()  # sees all, is not the primary
+    try:
+        config = sparkplug_config(mosquitto.port, primary_host_id="scada-1")
+        async with running_gateway(config):
+            early = None
+            with contextlib.suppress(AssertionError):  # waiting for a birth that must not come
+                early = await watcher.wait_for(of("NBIRTH"), 1.5)
+            assert early is None, f"born before the primary host was online: {early}"
+            primary = await SparkplugHost(mosquitto.port, host_id="scada-1").connected()
+            born = await watcher.wait_for(of("NBIRTH"), 10)
+            assert born["bdSeq"] == 0
+            primary._process.kill()  # gone without a word: the broker sends its STATE will
+            primary._process.wait(10)
+            await watcher.wait_for(of("NDEATH"), 15)
+            again = await SparkplugHost(mosquitto.port, host_id="scada-1").connected()
+            await watcher.wait_for(of("NBIRTH"), 10)
+            again.stop()
+    finally:
+        watcher.stop()

@@ -28,6 +28,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
+from psycopg.types.json import Jsonb
 
 from adapters.sparkplug.payload import DataType, Metric, decode, encode
 from bench.report import TRIVIAL_WORKFLOW, summary, write_report
@@ -173,11 +174,12 @@ async def postgres_rate(dsn: str, data: Path, seconds: float) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
     with psycopg.connect(dsn) as db:
         stored = db.execute("SELECT count(*) FROM inspection_results").fetchone()
-        rows = db.execute(
+        fetched = db.execute(
             "SELECT gateway_id, stream, result_id, trigger_id, source, received_at, passed, "
             "error_code, error_message, part_id, frame_id, total_ms, record "
             "FROM inspection_results"
         ).fetchall()
+        rows = [(*row[:-1], Jsonb(row[-1])) for row in fetched]
         db.execute("CREATE TABLE floor (LIKE inspection_results INCLUDING ALL)")
         floor_started = time.perf_counter()
         with db.cursor() as cursor:

@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import structlog
 
 from gateway.config import ReconnectConfig
@@ -219,8 +218,9 @@ class CaptureBuffer:
         """The first frame after (re)connecting: what the camera delivers."""
         self._was_delivering = True
         details: dict[str, object] = {"decode": "on_trigger"}
-        if isinstance(image, np.ndarray):
-            details = {"width": int(image.shape[1]), "height": int(image.shape[0])}
+        shape = getattr(image, "shape", None)  # an array, or a raw frame that knows its size
+        if shape is not None:
+            details = {"width": int(shape[1]), "height": int(shape[0])}
         log.info(
             "camera reconnected" if self._reconnects else "camera connected",
             stream=self.name,

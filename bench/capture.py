@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "URL", "STREAMS"))
     args = parser.parse_args(argv)
     if args.child:  # one measurement, in its own process
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     width, height = (int(part) for part in args.size.split("x"))
     rows: list[dict[str, Any]] = []
     for streams in args.streams:
-        for variant in VARIANTS:
+        for variant in args.variants:
             # a fresh server per measurement: GstRtspServer's shared media was seen to stall
             # every reader after some sessions of earlier (exited) readers
             with RtspCamera(width=width, height=height, fps=args.fps) as camera:
@@ -168,12 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"Capture CPU per stream, RTSP H.264 {args.size} @ {args.fps} fps, {args.seconds:g} s",
         "",
-        "| streams | variant | CPU s/s per stream | fps per stream | ratio to bare PyAV |",
+        f"| streams | variant | CPU s/s per stream | fps per stream | ratio to "
+        f"{'bare PyAV' if 'pyav' in args.variants else args.variants[-1]} |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
-        floor = next(r for r in rows if r["streams"] == row["streams"] and r["variant"] == "pyav")
-        ratio = row["cpu_per_stream"] / floor["cpu_per_stream"]
+        same = [r for r in rows if r["streams"] == row["streams"]]
+        base = "pyav" if "pyav" in args.variants else args.variants[-1]
+        floor = next(r for r in same if r["variant"] == base)
+        ratio = row["cpu_per_stream"] / max(floor["cpu_per_stream"], 1e-9)
         lines.append(
             f"| {row['streams']} | {row['variant']} | {row['cpu_per_stream']:.3f} | "
             f"{row['fps_per_stream']:.1f} | {ratio:.2f} |"

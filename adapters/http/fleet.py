@@ -10,12 +10,12 @@ from fastapi import APIRouter, Body
 from fastapi.responses import HTMLResponse
 
 from adapters.fleet import Fleet
-from adapters.http.errors import ApiError
+from adapters.http.errors import ApiError, ErrorBody, answers
 from gateway.model import ErrorCode
 
 
 def fleet_router(fleet: Fleet | None) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=answers(ErrorBody, 404))  # no fleet, gateway or request
     page = files("gateway").joinpath("dashboard", "fleet.html").read_text(encoding="utf-8")
 
     def the_fleet() -> Fleet:

@@ -39,8 +39,9 @@ def _cpu_s() -> float:
 
 
 def _open(url: str) -> Any:
-    """Readers connecting at once to a server preparing its shared media are sometimes refused
-    (the gateway's grabber retries too): three attempts."""
+    """Readers connecting at once to a server preparing its shared media are sometimes refused,
+    or the server aborts (GstRtspServer 1.22, gst_rtsp_media_get_rates): three attempts (the
+    gateway's grabber retries too); a run whose server died shows 0 fps and is run again."""
     for attempt in range(3):
         try:
             return av.open(url, options={"rtsp_transport": "tcp"}, timeout=(5, 5))
@@ -157,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for streams in args.streams:
         for variant in args.variants:
-            # a fresh server per measurement: GstRtspServer's shared media was seen to stall
-            # every reader after some sessions of earlier (exited) readers
-            with RtspCamera(width=width, height=height, fps=args.fps) as camera:
+            # a fresh server per measurement, shared (one encoder for N readers): an aborted
+            # server then costs one measurement
+            with RtspCamera(width=width, height=height, fps=args.fps, shared=True) as camera:
                 done = subprocess.run(
                     [sys.executable, "-m", "bench.capture", "--seconds", str(args.seconds),
                      "--child", variant, camera.url, str(streams)],

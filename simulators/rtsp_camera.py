@@ -48,11 +48,15 @@ class RtspCamera(SimulatorProcess):
         gop: int = 30,
         pattern: str = "ball",
         damage: int = 0,
+        shared: bool = False,
     ) -> None:
-        """`pattern="stdin"`: the frames come from `write_frame` (BGR, width x height)."""
+        """`pattern="stdin"`: the frames come from `write_frame` (BGR, width x height), for one
+        client. `shared`: one encoder for all clients (benches); else a pipeline per client,
+        because GstRtspServer 1.22 aborts when clients join a shared media together."""
         self.port = free_port()
         self._args = ["--width", str(width), "--height", str(height), "--pattern", pattern]
         self._args += ["--fps", str(fps), "--gop", str(gop), "--damage", str(damage)]
+        self._args += ["--shared"] if shared else []
         self._process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -170,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gop", type=int, default=30, help="frames between keyframes")
     parser.add_argument("--pattern", choices=("ball", "timecode", "stdin"), default="ball")
     parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="one pipeline for every client (benches with many readers); GstRtspServer 1.22 "
+        "may abort when clients join a shared media together (gst_rtsp_media_get_rates)",
+    )
+    parser.add_argument(
         "--damage", type=int, default=0, metavar="N", help="damage every Nth keyframe"
     )
     args = parser.parse_args(argv)
@@ -186,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     factory.set_launch(
         pipeline(args.pattern, args.width, args.height, args.fps, args.gop, args.damage)
     )
-    factory.set_shared(True)
+    factory.set_shared(args.shared)
     if args.pattern == "timecode":
         factory.connect("media-configure", TimecodeFeeder(args.width, args.height, args.fps).attach)
     loop = GLib.MainLoop()

@@ -20,7 +20,9 @@ from structlog.testing import capture_logs
 
 from gateway.app import Gateway
 from gateway.cli_camera import timecode_ms
+from gateway.frame_source import decoded
 from gateway.model import Origin, Trigger
+from gateway.sources.pyav import PyAVSource
 from simulators.rtsp_camera import RtspCamera
 from tests.conftest import make_config, run_cli, running_gateway, wait_until
 from tests.test_http_trigger import RAW_IMAGE_WORKFLOW
@@ -263,3 +265,19 @@ async def test_decode_on_trigger_refuses_a_damaged_gop(rtsp_ready: None) -> None
             await wait_until(lambda: delivering(gateway), 20)
             body = await trigger(client)
             assert body["error"]["code"] == 1 and "damaged" in body["error"]["message"], body
+
+
+def test_the_first_frame_after_connecting_is_the_cameras_newest(rtsp_ready: None) -> None:
+    """No burst of frames buffered while FFmpeg probed the stream at open (they were up to a
+    second old and stamped too young): the first frame read is a fresh one."""
+    with RtspCamera(width=480, height=240, pattern="timecode") as coded:
+        time.sleep(1.0)  # the camera has been running a while
+        source = PyAVSource(coded.url)
+        source.open()
+        try:
+            image = source.read()
+            assert image is not None
+            age_ms = time.time() * 1000 - timecode_ms(decoded(image))
+        finally:
+            source.close()
+    assert age_ms < 300, f"the first frame was {age_ms:.0f} ms old"

@@ -98,7 +98,16 @@ class PyAVSource:
         self._packets: Iterator[Any] | None = None
         self._gop: list[Any] = []
         self._timeouts = (open_timeout_s, read_timeout_s)
-        self._options = {"rtsp_transport": rtsp_transport} if url.startswith("rtsp") else {}
+        self._options = {}
+        if url.startswith("rtsp"):
+            # the session description (SDP) names the streams: no probing of ~1 s of video at
+            # open, which came out as a burst of frames up to 0.95 s old (stamped too young
+            # until the mapping settled); opening took 0.99 s, now 0.08 s (RTSP simulator)
+            self._options = {
+                "rtsp_transport": rtsp_transport,
+                "probesize": "32",
+                "analyzeduration": "0",
+            }
         self._container: Any = None
         self._damaged = False
         self._joined = False

@@ -1,7 +1,7 @@
 """MQTT front end (paho-mqtt 2.x, MQTT v5): triggers in, results out, availability and state.
 
-paho runs its own network thread; every callback hands its arguments to the gateway's event
-loop with `call_soon_threadsafe` and does nothing else, so all state lives on the loop.
+paho runs its own network thread; every callback hands its arguments to the event loop and
+does nothing else (`adapters.broker.on_loop`), so all state lives on the loop.
 
 Topics under `<prefix>` (default `gateway/<gateway_id>`), README "MQTT":
 `status` (retained online, LWT offline), `streams/<id>/state` (retained),
@@ -11,7 +11,6 @@ Topics under `<prefix>` (default `gateway/<gateway_id>`), README "MQTT":
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from adapters.broker import log_in
+from adapters.broker import first_connection, log_in, on_loop
 from adapters.fleet import Fleet, announcement
 from gateway.config import MqttConfig
 from gateway.core import Core
@@ -101,7 +100,7 @@ class MqttAdapter:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         config = self._config
         self._outbox = Outbox(self._outbox_path, config.results_kept_offline)
         self._handed.clear()
@@ -111,10 +110,10 @@ class MqttAdapter:
         )
         log_in(client, config)
         client.will_set(f"{self.prefix}/status", b"offline", qos=1, retain=True)
-        client.on_connect = self._threadsafe(self._connected_cb)
-        client.on_disconnect = self._threadsafe(self._disconnected_cb)
-        client.on_message = self._threadsafe(self._message_cb)
-        client.on_publish = self._threadsafe(self._acknowledged)
+        client.on_connect = on_loop(loop, self._connected_cb)
+        client.on_disconnect = on_loop(loop, self._disconnected_cb)
+        client.on_message = on_loop(loop, self._message_cb)
+        client.on_publish = on_loop(loop, self._acknowledged)
         self._client = client
         self._unsubscribe = self._bus.subscribe(self._publish_result)
         session = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -128,11 +127,7 @@ class MqttAdapter:
             properties=session,
         )
         client.loop_start()
-        for _ in range(300):  # bounded: wait up to 3 s for the broker, then carry on retrying
-            if self._connected:
-                break
-            await asyncio.sleep(0.01)
-        if not self._connected:
+        if not await first_connection(lambda: self._connected):
             log.warning(
                 "MQTT broker not reachable yet; retrying", host=config.host, port=config.port
             )
@@ -157,14 +152,6 @@ class MqttAdapter:
             self._outbox = None
 
     # --- paho thread -> event loop -------------------------------------------------------------
-
-    def _threadsafe(self, handler: Any) -> Any:
-        def callback(client: mqtt.Client, userdata: Any, *args: Any) -> None:
-            assert self._loop is not None
-            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-                self._loop.call_soon_threadsafe(handler, *args)
-
-        return callback
 
     # --- on the event loop ---------------------------------------------------------------------
 

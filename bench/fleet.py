@@ -143,16 +143,12 @@ async def sparkplug_vs_mqtt(port: int, data: Path, count: int) -> dict[str, Any]
 
 
 async def postgres_rate(dsn: str, data: Path, seconds: float) -> dict[str, Any]:
-    history = {"postgres": {"dsn": dsn, "retry_s": 0.5}}
     async with AsyncExitStack() as stack:
         gateways = []
         for name in ("pg-1", "pg-2", "pg-3"):
-            gateway_config = config(name, data)
-            merged = {**gateway_config.history.model_dump(), **history}
-            gateway_config = gateway_config.model_copy(
-                update={"history": type(gateway_config.history).model_validate(merged)}
-            )
-            gateways.append(await stack.enter_async_context(Gateway(gateway_config)))
+            history = {"data_dir": str(data / name), "postgres": {"dsn": dsn, "retry_s": 0.5}}
+            gateway = Gateway(config(name, data, history=history))
+            gateways.append(await stack.enter_async_context(gateway))
         await asyncio.sleep(0.5)
         started = time.perf_counter()
         deadline = time.monotonic() + seconds

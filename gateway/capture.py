@@ -61,7 +61,10 @@ class Frame:
         return decoded(self.content)
 
     def restamped(self, clock: ExposureClock) -> Frame:
-        """The same frame under a newer presentation-to-local mapping."""
+        """The same frame under a newer presentation-to-local mapping (only a frame stamped
+        by that mapping changes)."""
+        if self.time_source is not TimeSource.PRESENTATION:
+            return self
         exposed = clock.exposed_at(self.arrived_mono, self.presentation_s)
         shift = exposed - self.captured_mono
         return dataclasses.replace(
@@ -268,11 +271,7 @@ class CaptureBuffer:
         presentation: float | None = getattr(self._source, "presentation_s", None)
         sender: float | None = getattr(self._source, "sender_time_s", None)
         moved = self._clock.observe(arrived, presentation)
-        exposed = self._clock.sender_exposed_at(arrived, arrived_at, sender)
-        source = TimeSource.SENDER_REPORT
-        if exposed is None:
-            exposed = self._clock.exposed_at(arrived, presentation)
-            source = TimeSource.ARRIVAL if presentation is None else TimeSource.PRESENTATION
+        exposed, source = self._clock.estimate(arrived, arrived_at, presentation, sender)
         frame = Frame(
             image,
             self._next_id,
@@ -285,12 +284,7 @@ class CaptureBuffer:
         self._next_id += 1
         with self._new_frame:
             if moved:  # a less delayed frame came: the kept ones were stamped too late
-                kept = [
-                    old.restamped(self._clock)
-                    if old.time_source is TimeSource.PRESENTATION
-                    else old
-                    for old in self._frames
-                ]
+                kept = [old.restamped(self._clock) for old in self._frames]
                 self._frames.clear()
                 self._frames.extend(kept)
             self._frames.append(frame)

@@ -70,16 +70,22 @@ class ExposureClock:
             self._offset = min(self._offsets)  # the minimum left the window
         return self._offset != previous
 
-    def sender_exposed_at(
-        self, arrival_mono: float, arrival_wall: float, sender_wall_s: float | None
-    ) -> float | None:
-        """The monotonic exposure time from the camera's wall clock, if it is believable
-        (`latency_ms` is for the other estimates: it is the delay to arrival)."""
-        if sender_wall_s is None:
-            return None
-        if not arrival_wall - MAX_SENDER_SKEW_S < sender_wall_s <= arrival_wall:
-            return None  # the camera's clock is not ours
-        return arrival_mono - (arrival_wall - sender_wall_s)
+    def estimate(
+        self,
+        arrival_mono: float,
+        arrival_wall: float,
+        presentation_s: float | None,
+        sender_wall_s: float | None,
+    ) -> tuple[float, TimeSource]:
+        """The monotonic exposure time, best estimate, and which it is: the camera's wall clock
+        when believable (`latency_ms` is for the others: it is the delay to arrival), else the
+        mapped presentation time, else arrival."""
+        if sender_wall_s is not None and (
+            arrival_wall - MAX_SENDER_SKEW_S < sender_wall_s <= arrival_wall  # clocks in step
+        ):
+            return arrival_mono - (arrival_wall - sender_wall_s), TimeSource.SENDER_REPORT
+        exposed = self.exposed_at(arrival_mono, presentation_s)
+        return exposed, TimeSource.ARRIVAL if presentation_s is None else TimeSource.PRESENTATION
 
     def exposed_at(self, arrival_mono: float, presentation_s: float | None) -> float:
         """The monotonic time the frame was exposed, best estimate."""

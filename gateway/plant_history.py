@@ -23,7 +23,7 @@ from gateway.config.runtime import PostgresHistoryConfig
 from gateway.model import InspectionResult
 from gateway.outbox import Outbox
 from gateway.redact import redact
-from gateway.wire import ImageTransport, result_body
+from gateway.wire import ImageTransport, encode_result
 
 log = structlog.get_logger(__name__)
 
@@ -111,7 +111,7 @@ class PostgresHistory:
         self._wake.set()
 
     def _row(self, result: InspectionResult) -> list[Any]:
-        record = result_body(result, ImageTransport.OMIT)
+        record = encode_result(result, ImageTransport.OMIT)  # the body the other sinks share
         return [
             self._gateway_id,
             result.stream,
@@ -125,7 +125,7 @@ class PostgresHistory:
             result.part_id,
             result.frame_id,
             result.timings.total_ms,
-            orjson.dumps(record).decode(),
+            record.decode(),
         ]
 
     # --- the writer thread ---------------------------------------------------------------------

@@ -35,3 +35,13 @@ def test_the_minimum_leaves_the_window_so_drift_is_followed() -> None:
     assert clock.exposed_at(3.0, 2.8) == pytest.approx(2.9)
     assert clock.observe(4.0, 3.8) is True  # 0.1 left the window: 0.2 is the least now
     assert clock.exposed_at(4.0, 3.8) == pytest.approx(4.0)
+
+
+def test_sender_report_times_are_used_only_when_the_clocks_are_in_step() -> None:
+    clock = ExposureClock(latency_s=0.04)
+    # the camera's wall clock says 0.03 s before arrival: that, without latency_ms
+    exposed, source = clock.estimate(10.0, 1000.0, 5.0, 999.97)
+    assert exposed == pytest.approx(9.97) and source == "sender_report"
+    # after arrival, or far before it: not believed; the RTP or arrival estimate instead
+    assert clock.estimate(10.0, 1000.0, None, 1000.5)[1] == "arrival"
+    assert clock.estimate(10.0, 1000.0, 5.0, 900.0)[1] == "presentation"

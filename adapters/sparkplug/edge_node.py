@@ -30,7 +30,7 @@ import paho.mqtt.client as mqtt
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 
-from adapters.broker import log_in
+from adapters.broker import first_connection, log_in, on_loop
 from adapters.sparkplug.device_metrics import (
     COMMAND_TYPES,
     COMMANDS,
@@ -98,7 +98,7 @@ class SparkplugAdapter:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         config = self._config
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -108,18 +108,14 @@ class SparkplugAdapter:
         )
         log_in(client, config)
         self._set_will(client)
-        client.on_connect = self._threadsafe(self._connected_cb)
+        client.on_connect = on_loop(loop, self._connected_cb)
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._threadsafe(self._message_cb)
+        client.on_message = on_loop(loop, self._message_cb)
         self._client = client
         self._unsubscribe = self._bus.subscribe(self._publish_result)
         client.connect_async(config.host, config.port, config.keepalive_s)
         client.loop_start()
-        for _ in range(300):  # bounded: up to 3 s for the broker, then paho keeps retrying
-            if self._connected:
-                break
-            await asyncio.sleep(0.01)
-        if not self._connected:
+        if not await first_connection(lambda: self._connected):
             log.warning("Sparkplug broker not reachable yet; retrying", host=config.host)
         self._state_task = asyncio.create_task(self._watch_states(), name="sparkplug-state")
 
@@ -137,14 +133,6 @@ class SparkplugAdapter:
             await asyncio.to_thread(client.loop_stop)
 
     # --- paho thread ---------------------------------------------------------------------------
-
-    def _threadsafe(self, handler: Any) -> Any:
-        def callback(client: mqtt.Client, userdata: Any, *args: Any) -> None:
-            assert self._loop is not None
-            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-                self._loop.call_soon_threadsafe(handler, *args)
-
-        return callback
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, *args: Any) -> None:
         """The next connection is a new one: its will carries the next bdSeq. Set here, on

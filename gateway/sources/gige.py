@@ -51,7 +51,7 @@ class RawFrame:
     """A camera frame in its own pixel format (Mono8, Bayer, RGB8), made BGR on first use."""
 
     def __init__(self, raw: np.ndarray[Any, Any], conversion: int) -> None:
-        self._raw = raw
+        self._raw: np.ndarray[Any, Any] | None = raw
         self._conversion = conversion
         self._image: Image | None = None
         self._lock = threading.Lock()
@@ -60,8 +60,9 @@ class RawFrame:
     def decode(self) -> Image:
         with self._lock:
             if self._image is None:
+                assert self._raw is not None
                 self._image = cv2.cvtColor(self._raw, self._conversion)  # type: ignore[assignment]
-                self._raw = self._image  # type: ignore[assignment]  # one copy kept, not two
+                self._raw = None  # one copy kept, not two
             assert self._image is not None
             return self._image
 

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import structlog
 
+from gateway.camera_health import CameraHealth
 from gateway.config import ReconnectConfig
 from gateway.exposure import ExposureClock, TimeSource
+from gateway.frame_claims import FrameClaim, FrameClaims
 from gateway.frame_source import (
     DeferredImage,
     FrameSource,
@@ -72,40 +74,6 @@ class Frame:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class CameraHealth:
-    connected: bool
-    fps: float
-    frames: int
-    last_frame_age_ms: float | None
-    reconnects: int
-    last_error: str | None
-    ended: bool = False
-    """A finite source played to its end (no reconnecting)."""
-    time_source: str = TimeSource.ARRIVAL.value
-    """How the newest frame's exposure time was estimated."""
-    retry_in_s: float | None = None
-    """Disconnected: seconds until the next attempt to reconnect."""
-    damaged_frames: int = 0
-    """Frames the decoder found damaged (and the rest of their GOP): skipped, never inspected."""
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "connected": self.connected,
-            "fps": round(self.fps, 2),
-            "frames": self.frames,
-            "last_frame_age_ms": (
-                None if self.last_frame_age_ms is None else round(self.last_frame_age_ms, 1)
-            ),
-            "reconnects": self.reconnects,
-            "last_error": self.last_error,
-            "ended": self.ended,
-            "time_source": self.time_source,
-            "retry_in_s": None if self.retry_in_s is None else round(self.retry_in_s, 1),
-            "damaged_frames": self.damaged_frames,
-        }
-
-
 class CaptureBuffer:
     """Reads one camera on its own thread and hands out frames for triggers."""
 
@@ -123,6 +91,7 @@ class CaptureBuffer:
         self._source = source
         self._reconnect = reconnect or ReconnectConfig()
         self._frames: deque[Frame] = deque(maxlen=frames_kept)
+        self._claims = FrameClaims()
         self._arrivals: deque[float] = deque(maxlen=32)
         self._new_frame = threading.Condition()
         self._stop = threading.Event()
@@ -288,6 +257,7 @@ class CaptureBuffer:
                 self._frames.clear()
                 self._frames.extend(kept)
             self._frames.append(frame)
+            self._claims.offer(frame, arrived)
             self._arrivals.append(arrived)
             self._new_frame.notify_all()
 
@@ -312,13 +282,32 @@ class CaptureBuffer:
             )
         return frame
 
+    def claim_after(self, trigger_mono: float, timeout_s: float) -> FrameClaim:
+        """Claim the first frame exposed after the trigger (policy `next`), filled as it arrives
+        even while the trigger waits its turn (`gateway.frame_claims`); wait with `claimed`."""
+        claim = FrameClaim(trigger_mono, trigger_mono + timeout_s)
+        with self._new_frame:
+            self._claims.add(claim, self._frames)
+        return claim
+
+    def claimed(self, claim: FrameClaim) -> Frame:
+        """The claimed frame, waiting until the claim's deadline (then TIMEOUT)."""
+        timeout_s = claim.deadline_mono - claim.after_mono
+        late = f"no frame captured within {timeout_s * 1000:.0f} ms after the trigger"
+        try:
+            return self._wait_for(lambda: claim.frame, claim.deadline_mono, late)
+        finally:
+            self.release(claim)
+
+    def release(self, claim: FrameClaim) -> None:
+        """The trigger no longer waits for its frame (answered or timed out)."""
+        with self._new_frame:
+            self._claims.withdraw(claim)
+
     def frame_after(self, trigger_mono: float, timeout_s: float) -> Frame:
-        """The first kept frame captured after the trigger (policy `next`); waits for it."""
-        return self._wait_for(
-            lambda frame: frame.captured_mono > trigger_mono,
-            timeout_s,
-            f"no frame captured within {timeout_s * 1000:.0f} ms after the trigger",
-        )
+        """The first frame captured after `trigger_mono`; waits up to `timeout_s` from now."""
+        waited_s = time.monotonic() - trigger_mono + timeout_s
+        return self.claimed(self.claim_after(trigger_mono, waited_s))
 
     def triggered_frame(self, timeout_s: float) -> Frame:
         """Have the camera expose a frame now (TriggerSoftware) and wait for that frame: the
@@ -336,20 +325,19 @@ class CaptureBuffer:
             message = f"stream {self.name!r}: {exc}"
             raise GatewayError(ErrorCode.CAMERA_DISCONNECTED, message) from None
         return self._wait_for(
-            lambda frame: frame.frame_id >= first_id,
-            timeout_s,
+            lambda: next((frame for frame in self._frames if frame.frame_id >= first_id), None),
+            time.monotonic() + timeout_s,
             f"the camera sent no frame within {timeout_s * 1000:.0f} ms of its trigger",
         )
 
-    def _wait_for(self, wanted: Callable[[Frame], bool], timeout_s: float, late: str) -> Frame:
-        """The first kept frame that is `wanted`, waiting up to `timeout_s` (then TIMEOUT)."""
-        deadline = time.monotonic() + timeout_s
+    def _wait_for(self, found: Callable[[], Frame | None], deadline: float, late: str) -> Frame:
+        """What `found` returns once it is a frame, waiting until `deadline` (then TIMEOUT)."""
         with self._new_frame:
             while True:
+                frame = found()
+                if frame is not None:
+                    return frame
                 self._check_connected()
-                for frame in self._frames:
-                    if wanted(frame):
-                        return frame
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stop.is_set():
                     raise GatewayError(ErrorCode.TIMEOUT, f"stream {self.name!r}: {late}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from gateway.capture import CameraHealth
+from gateway.camera_health import CameraHealth
 from gateway.model import InspectionError
 
 

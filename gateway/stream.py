@@ -25,6 +25,7 @@ from gateway.config import (
     StreamConfig,
     StreamMode,
 )
+from gateway.frame_claims import FrameClaim
 from gateway.frame_source import SourceError
 from gateway.model import (
     ErrorCode,
@@ -55,6 +56,8 @@ class _Job:
     future: asyncio.Future[InspectionResult]
     frame: Frame | None = None
     """Pinned at acceptance for policy `latest`: the frame of the moment the trigger came."""
+    claim: FrameClaim | None = None
+    """Policy `next`: the first frame exposed after the trigger, filled as it arrives."""
     timeout: asyncio.TimerHandle | None = field(default=None)
     finished: bool = False
     """Its result has left the stream (the answer may still wait for the history)."""
@@ -210,6 +213,8 @@ class Stream:
                 f"stream {self.id!r}: {self._queue.maxsize} triggers already waiting",
             )
         self.counters["accepted"] += 1
+        if isinstance(policy, NextFramePolicy):
+            job.claim = self.capture.claim_after(trigger.received_mono, policy.timeout_ms / 1000.0)
         deadline = trigger.received_mono + self.config.trigger_timeout_ms / 1000.0
         reason = f"no result within trigger_timeout_ms {self.config.trigger_timeout_ms:g}"
         if trigger.expires_mono is not None and trigger.expires_mono < deadline:
@@ -286,6 +291,8 @@ class Stream:
         while True:
             job = await self._queue.get()
             if job.finished:  # timed out while waiting
+                if job.claim is not None:
+                    self.capture.release(job.claim)
                 continue
             self._current = job
             try:
@@ -301,8 +308,8 @@ class Stream:
         started = time.monotonic()
         policy = self.config.frame_policy
         try:
-            if isinstance(policy, NextFramePolicy):
-                frame = self.capture.frame_after(trigger.received_mono, policy.timeout_ms / 1000.0)
+            if job.claim is not None:
+                frame = self.capture.claimed(job.claim)
             elif isinstance(policy, CameraTriggerPolicy):
                 frame = self.capture.triggered_frame(policy.timeout_ms / 1000.0)
             else:

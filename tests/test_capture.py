@@ -100,6 +100,29 @@ def test_next_policy_waits_for_a_frame_captured_after_the_trigger() -> None:
         buffer.stop()
 
 
+def test_a_claimed_frame_is_the_first_after_the_trigger_however_late_it_is_collected() -> None:
+    """A trigger queued behind others claims its frame on acceptance: when the stream gets to
+    it, many frames later (more than are kept), it still gets the first one after it."""
+    camera = ScriptedCamera(fps=200.0)
+    buffer = CaptureBuffer("cam", camera, frames_kept=2, reconnect=FAST)
+    buffer.start()
+    try:
+        wait(lambda: buffer.health().frames >= 5)
+        camera.frozen.set()
+        time.sleep(0.05)  # the read in progress now blocks until the camera thaws
+        newest = buffer.latest()
+        assert newest is not None
+        claim = buffer.claim_after(time.monotonic(), 5.0)
+        camera.frozen.clear()
+        wait(lambda: buffer.health().frames >= newest.frame_id + 40)
+        frame = buffer.claimed(claim)
+        assert frame.frame_id == newest.frame_id + 1  # the stream collected it 40 frames late
+        assert frame.captured_mono > claim.after_mono
+    finally:
+        camera.frozen.clear()
+        buffer.stop()
+
+
 def test_only_frames_kept_are_kept() -> None:
     camera = ScriptedCamera()
     buffer = CaptureBuffer("cam", camera, frames_kept=2, reconnect=FAST)

@@ -89,4 +89,5 @@ def test_demo_on_an_rtsp_camera_inspects_every_part(rtsp_ready: None) -> None:
     plc = summary_of(done)["plc"]
     assert plc["parts"] >= 7 and plc["inspected"] == plc["parts"], plc
     assert plc["missed"] == 0 and plc["timeouts"] == 0 and plc["mismatched"] == 0, plc
-    assert plc["accuracy"] >= 0.95, plc
+    wrong = [line for line in done.stdout.splitlines() if "(truth: " in line]
+    assert plc["accuracy"] >= 0.95, (plc, wrong)

@@ -8,7 +8,7 @@ import dataclasses
 from types import MappingProxyType
 
 from adapters.modbus.handshake import Handshake
-from gateway.capture import CameraHealth
+from gateway.camera_health import CameraHealth
 from gateway.config import ModbusStreamConfig, RegisterOutput
 from gateway.config.modbus_map import Coil, Control, Register, Status
 from gateway.model import InspectionResult, Trigger

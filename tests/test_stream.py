@@ -35,19 +35,22 @@ def gateway_without_http(
     return Gateway(config, config_dir=ROOT, source_factory=factory)
 
 
+def next_frame_stream(workflow: str, timeout_ms: float, **limits: int) -> dict[str, object]:
+    """One synthetic camera `cam` with policy `next`, as the tests here vary it."""
+    policy = {"type": "next", "timeout_ms": timeout_ms}
+    return {
+        "cam": {
+            "source": {"type": "synthetic"},
+            "workflow": workflow,
+            "frame_policy": policy,
+            **limits,
+        }
+    }
+
+
 async def test_timeout_gives_one_result_even_when_the_inspection_finishes_later() -> None:
     camera = StalledCamera()
-    gateway = gateway_without_http(
-        {
-            "cam": {
-                "source": {"type": "synthetic"},
-                "workflow": "demo",
-                "frame_policy": {"type": "next", "timeout_ms": 5000},
-                "trigger_timeout_ms": 200,
-            }
-        },
-        camera,
-    )
+    gateway = gateway_without_http(next_frame_stream("demo", 5000, trigger_timeout_ms=200), camera)
     published: list[InspectionResult] = []
     gateway.bus.subscribe(published.append)
     async with gateway:
@@ -67,16 +70,7 @@ async def test_timeout_gives_one_result_even_when_the_inspection_finishes_later(
 async def test_stopping_answers_every_queued_trigger() -> None:
     camera = StalledCamera()
     gateway = gateway_without_http(
-        {
-            "cam": {
-                "source": {"type": "synthetic"},
-                "workflow": "demo",
-                "frame_policy": {"type": "next", "timeout_ms": 10000},
-                "queue_size": 3,
-                "trigger_timeout_ms": 20000,
-            }
-        },
-        camera,
+        next_frame_stream("demo", 10000, queue_size=3, trigger_timeout_ms=20000), camera
     )
     async with gateway:
         futures = [
@@ -123,6 +117,27 @@ async def test_hundreds_of_rapid_triggers_each_answered_once() -> None:
     for stream in ("a", "b"):
         ids = [r.result_id for r in published if r.stream == stream]
         assert ids == list(range(1, 151))  # monotonic per stream, no gaps, no repeats
+
+
+async def test_next_gives_each_queued_trigger_the_frame_exposed_right_after_it() -> None:
+    """A burst of triggers waits its turn behind a real workflow; each is still inspected on
+    the first frame after it, not on the frame current when its turn came (only 4 are kept)."""
+    gateway = gateway_without_http(
+        next_frame_stream("inspection", 1000, queue_size=20, trigger_timeout_ms=30000)
+    )
+    async with gateway:
+        await first_frame(gateway)
+        futures = [
+            gateway.dispatcher.submit(Trigger("cam", Origin.PYTHON, trigger_id=str(i)))
+            for i in range(20)
+        ]
+        results = await asyncio.wait_for(asyncio.gather(*futures), 30.0)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    inspecting_ms = sum(sum(r.timings.steps_ms.values()) for r in results)
+    frame_ids = {r.frame_id for r in results}
+    # submitted within one frame interval: one frame, or two if one arrived meanwhile
+    assert len(frame_ids) <= 2, (frame_ids, inspecting_ms)
+    assert max(r.frame_age_ms or 0.0 for r in results) < 0.0  # every frame after its trigger
 
 
 async def test_unknown_stream_gets_an_error_result_on_the_bus() -> None:

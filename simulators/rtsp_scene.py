@@ -31,7 +31,7 @@ class RtspSceneCamera(SimulatorProcess):
     def part_in_position(self) -> int | None:
         """The photo-eye: the number of the part resting in the newest frame sent, else None."""
         newest = self._index - 1
-        part = self.scene.part_in_position(newest) if newest >= 0 else None
+        part = self.scene.part_arrived(newest) if newest >= 0 else None
         return None if part is None else part.index
 
     def start(self) -> None:

@@ -109,6 +109,15 @@ class ConveyorScene:
                 return part
         return None
 
+    def part_arrived(self, frame_index: int) -> Part | None:
+        """The photo-eye's signal: the part in position during the first half of its rest only.
+        The belt moves on when a rest ends, whatever the PLC does, so a PLC still busy with
+        the previous part triggers this one while it has time to be photographed, or not at
+        all; a trigger at the very end of a rest would get a picture of the belt moving."""
+        phase = (frame_index + self.period // 2) % self.period  # as in `belt_position`
+        rest = self.period - self.move_frames
+        return self.part_in_position(frame_index) if phase < self.move_frames + rest // 2 else None
+
     def render(self, frame_index: int) -> Image:
         image = np.empty((self.height, self.width, 3), np.uint8)
         image[:] = BACKGROUND_BGR

@@ -9,18 +9,18 @@ trigger by up to one frame interval (README, "Capture").
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
 from gateway.camera_health import CameraHealth
 from gateway.config import ReconnectConfig
 from gateway.exposure import ExposureClock, TimeSource
+from gateway.frame import Frame
 from gateway.frame_claims import FrameClaim, FrameClaims
 from gateway.frame_source import (
     DeferredImage,
@@ -29,7 +29,6 @@ from gateway.frame_source import (
     SourceEnded,
     SourceError,
     SourceIdle,
-    decoded,
 )
 from gateway.model import ErrorCode, GatewayError
 from gateway.redact import redact
@@ -39,39 +38,6 @@ log = structlog.get_logger(__name__)
 
 MIN_ARRIVALS_FOR_FPS = 8
 """Fewer frames than this since (re)connecting give no fps: the first two can come together."""
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    content: Image | DeferredImage
-    """The image, or what decodes it when a trigger needs it."""
-    frame_id: int
-    captured_at: float
-    """Wall-clock capture time, reported to users."""
-    captured_mono: float
-    """Monotonic exposure time (best estimate, see `gateway.exposure`), compared with trigger
-    times by the frame policies."""
-    arrived_mono: float = 0.0
-    """When the decoded frame reached the gateway."""
-    presentation_s: float | None = None
-    """The camera's own timestamp for it, when it has one."""
-    time_source: TimeSource = TimeSource.ARRIVAL
-
-    @property
-    def image(self) -> Image:
-        """Decodes a deferred frame (once; it keeps the result)."""
-        return decoded(self.content)
-
-    def restamped(self, clock: ExposureClock) -> Frame:
-        """The same frame under a newer presentation-to-local mapping (only a frame stamped
-        by that mapping changes)."""
-        if self.time_source is not TimeSource.PRESENTATION:
-            return self
-        exposed = clock.exposed_at(self.arrived_mono, self.presentation_s)
-        shift = exposed - self.captured_mono
-        return dataclasses.replace(
-            self, captured_mono=exposed, captured_at=self.captured_at + shift
-        )
 
 
 class CaptureBuffer:
@@ -92,6 +58,7 @@ class CaptureBuffer:
         self._reconnect = reconnect or ReconnectConfig()
         self._frames: deque[Frame] = deque(maxlen=frames_kept)
         self._claims = FrameClaims()
+        self._commands: ThreadPoolExecutor | None = None
         self._arrivals: deque[float] = deque(maxlen=32)
         self._new_frame = threading.Condition()
         self._stop = threading.Event()
@@ -136,6 +103,9 @@ class CaptureBuffer:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._connected = False
+        if self._commands is not None:
+            self._commands.shutdown(wait=False, cancel_futures=True)
+            self._commands = None
 
     def _run(self, stop: threading.Event, previous: threading.Thread | None) -> None:
         if previous is not None:
@@ -292,10 +262,19 @@ class CaptureBuffer:
 
     def claimed(self, claim: FrameClaim) -> Frame:
         """The claimed frame, waiting until the claim's deadline (then TIMEOUT)."""
-        timeout_s = claim.deadline_mono - claim.after_mono
-        late = f"no frame captured within {timeout_s * 1000:.0f} ms after the trigger"
+        timeout_ms = f"{(claim.deadline_mono - claim.after_mono) * 1000:.0f} ms"
+        late = f"no frame captured within {timeout_ms} after the trigger"
+        if claim.exposure:
+            late = f"the camera sent no frame within {timeout_ms} of its trigger"
+
+        def found() -> Frame | None:
+            if claim.error is not None:
+                message = f"stream {self.name!r}: {claim.error}"
+                raise GatewayError(ErrorCode.CAMERA_DISCONNECTED, message)
+            return claim.frame
+
         try:
-            return self._wait_for(lambda: claim.frame, claim.deadline_mono, late)
+            return self._wait_for(found, claim.deadline_mono, late)
         finally:
             self.release(claim)
 
@@ -309,26 +288,45 @@ class CaptureBuffer:
         waited_s = time.monotonic() - trigger_mono + timeout_s
         return self.claimed(self.claim_after(trigger_mono, waited_s))
 
-    def triggered_frame(self, timeout_s: float) -> Frame:
-        """Have the camera expose a frame now (TriggerSoftware) and wait for that frame: the
-        first one it delivers after the command (it exposes on command only)."""
+    def claim_exposure(self, timeout_s: float) -> FrameClaim:
+        """Have the camera expose a frame for this trigger (TriggerSoftware, policy
+        `camera_trigger`) and claim the frame it sends. The command goes out now, on the
+        camera's command thread in trigger order, not when the stream gets to the trigger."""
         self._check_connected()
         trigger = getattr(self._source, "trigger", None)
         if trigger is None:
             message = f"stream {self.name!r}: {self._source.description} cannot be triggered"
             raise GatewayError(ErrorCode.BAD_REQUEST, message)
+        if self._commands is None:
+            self._commands = ThreadPoolExecutor(1, thread_name_prefix=f"expose-{self.name}")
+        now = time.monotonic()
+        claim = FrameClaim(now, now + timeout_s, exposure=True)
+        self._commands.submit(self._expose, claim, trigger)
+        return claim
+
+    def _expose(self, claim: FrameClaim, trigger: Callable[[], None]) -> None:
+        """On the command thread: frames numbered from here on are this exposure's. The next
+        command waits for this frame: a camera ignores a trigger while it is still exposing
+        or reading out the last one (Aravis' simulator keeps 1 of 10 sent back to back)."""
         with self._new_frame:
-            first_id = self._next_id
+            if claim.deadline_mono <= time.monotonic():
+                return  # its trigger was answered (a timeout) before the command could go
+            claim.first_id = self._next_id
+            self._claims.add(claim, ())
         try:
             trigger()
         except SourceError as exc:
-            message = f"stream {self.name!r}: {exc}"
-            raise GatewayError(ErrorCode.CAMERA_DISCONNECTED, message) from None
-        return self._wait_for(
-            lambda: next((frame for frame in self._frames if frame.frame_id >= first_id), None),
-            time.monotonic() + timeout_s,
-            f"the camera sent no frame within {timeout_s * 1000:.0f} ms of its trigger",
-        )
+            with self._new_frame:
+                self._claims.withdraw(claim)
+                claim.error = str(exc)
+                self._new_frame.notify_all()
+            return
+        with self._new_frame:
+            while claim.frame is None and not self._stop.is_set():
+                remaining = claim.deadline_mono - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._new_frame.wait(remaining)
 
     def _wait_for(self, found: Callable[[], Frame | None], deadline: float, late: str) -> Frame:
         """What `found` returns once it is a frame, waiting until `deadline` (then TIMEOUT)."""

@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping
 
 from gateway.bus import ResultBus
-from gateway.capture import Frame
 from gateway.config import StreamMode
+from gateway.frame import Frame
 from gateway.model import ErrorCode, GatewayError, InspectionResult, Trigger, error_result
 from gateway.snapshot import StreamSnapshot
 from gateway.stream import Stream

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from gateway.capture import CaptureBuffer, Frame
+from gateway.capture import CaptureBuffer
 from gateway.config import (
     CameraTriggerPolicy,
     LatestFramePolicy,
@@ -25,6 +25,7 @@ from gateway.config import (
     StreamConfig,
     StreamMode,
 )
+from gateway.frame import Frame
 from gateway.frame_claims import FrameClaim
 from gateway.frame_source import SourceError
 from gateway.model import (
@@ -204,17 +205,18 @@ class Stream:
                 job.frame = self.capture.frame_at(trigger.received_mono, policy.max_age_ms)
             except GatewayError as exc:
                 return self._reject(job, exc.error.code, exc.error.message)
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
+        if self._queue.full():
             return self._reject(
                 job,
                 ErrorCode.BUSY,
                 f"stream {self.id!r}: {self._queue.maxsize} triggers already waiting",
             )
+        try:
+            job.claim = self._claim_frame(trigger)
+        except GatewayError as exc:
+            return self._reject(job, exc.error.code, exc.error.message)
+        self._queue.put_nowait(job)
         self.counters["accepted"] += 1
-        if isinstance(policy, NextFramePolicy):
-            job.claim = self.capture.claim_after(trigger.received_mono, policy.timeout_ms / 1000.0)
         deadline = trigger.received_mono + self.config.trigger_timeout_ms / 1000.0
         reason = f"no result within trigger_timeout_ms {self.config.trigger_timeout_ms:g}"
         if trigger.expires_mono is not None and trigger.expires_mono < deadline:
@@ -223,6 +225,17 @@ class Stream:
             max(deadline - time.monotonic(), 0.0), self._expire, job, reason
         )
         return future
+
+    def _claim_frame(self, trigger: Trigger) -> FrameClaim | None:
+        """Policies `next` and `camera_trigger` claim the trigger's frame on acceptance
+        (`gateway.frame_claims`): the camera is commanded now, and the frame is the one after
+        the trigger however long the trigger then waits for its turn."""
+        policy = self.config.frame_policy
+        if isinstance(policy, NextFramePolicy):
+            return self.capture.claim_after(trigger.received_mono, policy.timeout_ms / 1000.0)
+        if isinstance(policy, CameraTriggerPolicy):
+            return self.capture.claim_exposure(policy.timeout_ms / 1000.0)
+        return None
 
     def reject(
         self, trigger: Trigger, code: ErrorCode, message: str
@@ -306,12 +319,9 @@ class Stream:
         """Runs on the stream's inference thread."""
         trigger = job.trigger
         started = time.monotonic()
-        policy = self.config.frame_policy
         try:
             if job.claim is not None:
                 frame = self.capture.claimed(job.claim)
-            elif isinstance(policy, CameraTriggerPolicy):
-                frame = self.capture.triggered_frame(policy.timeout_ms / 1000.0)
             else:
                 assert job.frame is not None  # pinned in `submit`
                 frame = job.frame

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.capture import CaptureBuffer
 from gateway.config import ReconnectConfig
-from gateway.frame_source import Image, SourceError
+from gateway.frame_source import Image, SourceError, SourceIdle
 from gateway.model import ErrorCode, GatewayError
 
 
@@ -120,6 +120,47 @@ def test_a_claimed_frame_is_the_first_after_the_trigger_however_late_it_is_colle
         assert frame.captured_mono > claim.after_mono
     finally:
         camera.frozen.clear()
+        buffer.stop()
+
+
+class TriggeredCamera(ScriptedCamera):
+    """Exposes a frame per `trigger()` only (TriggerSoftware); refuses commands once lost."""
+
+    def __init__(self) -> None:
+        super().__init__(fps=200.0)
+        self.commands = 0
+        self._exposures: list[int] = []
+
+    def trigger(self) -> None:
+        if self.lost.is_set():
+            raise SourceError("the camera is gone")
+        self.commands += 1
+        self._exposures.append(self.commands)
+
+    def read(self) -> Image | None:
+        if self.lost.is_set():
+            return None
+        if not self._exposures:
+            raise SourceIdle
+        return np.full((8, 8, 3), self._exposures.pop(0), np.uint8)
+
+
+def test_exposures_are_commanded_on_acceptance_and_each_trigger_gets_its_own_frame() -> None:
+    camera = TriggeredCamera()
+    buffer = CaptureBuffer("cam", camera, frames_kept=2, reconnect=FAST)
+    buffer.start()
+    try:
+        wait(lambda: buffer.connected)
+        claims = [buffer.claim_exposure(5.0) for _ in range(5)]
+        wait(lambda: buffer.health().frames == 5)  # exposed before any was collected
+        assert camera.commands == 5
+        frames = [buffer.claimed(claim) for claim in claims]
+        assert [int(f.image[0, 0, 0]) for f in frames] == [1, 2, 3, 4, 5]  # its own, in order
+        camera.lost.set()
+        with pytest.raises(GatewayError) as refused:
+            buffer.claimed(buffer.claim_exposure(5.0))
+        assert refused.value.error.code is ErrorCode.CAMERA_DISCONNECTED
+    finally:
         buffer.stop()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.capture import Frame
+from gateway.frame import Frame
 from gateway.frame_claims import FrameClaim, FrameClaims
 
 
@@ -51,3 +51,19 @@ def test_claims_past_their_deadline_or_withdrawn_are_dropped() -> None:
     claims.offer(frame(2, 20.1), now_mono=20.2)
     assert waiting.frame is not None and len(claims) == 0
     assert expired.frame is None and withdrawn.frame is None
+
+
+def test_each_commanded_exposure_gets_a_frame_of_its_own_oldest_first() -> None:
+    claims = FrameClaims()
+    first, second = FrameClaim(0.0, 9.0, exposure=True, first_id=5), FrameClaim(0.0, 9.0, True, 5)
+    follower = FrameClaim(0.0, 9.0)  # a `next` claim beside them takes any frame after it
+    for claim in (first, second, follower):
+        claims.add(claim, [])
+    claims.offer(frame(4, 1.0), now_mono=1.0)  # numbered before the commands: another's
+    assert first.frame is None and second.frame is None
+    assert follower.frame is not None and follower.frame.frame_id == 4
+    claims.offer(frame(5, 1.1), now_mono=1.1)
+    assert first.frame is not None and first.frame.frame_id == 5 and second.frame is None
+    claims.offer(frame(6, 1.2), now_mono=1.2)
+    assert second.frame is not None and second.frame.frame_id == 6
+    assert len(claims) == 0

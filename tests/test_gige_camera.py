@@ -1,10 +1,12 @@
 """GigE Vision through Aravis on Aravis' own camera simulator (`arv-fake-gv-camera-0.8` on
 127.0.0.1): discovery and free-running capture; camera-triggered inspection (TriggerSoftware
-per trigger, exactly the frame exposed for it: 200 triggers, 200 frames, in order); a camera
+per trigger, exactly the frame exposed for it: 200 triggers, 200 frames, in order, and a burst
+of 10 at once); a camera
 unplugged is CAMERA_DISCONNECTED, and back after it returns."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from gateway.app import Gateway
 from gateway.model import Origin, Trigger
 from simulators.gige_camera import FakeGigECamera, gige_available
-from tests.conftest import make_config, require, running_gateway, wait_until
+from tests.conftest import DEMO_WORKFLOW, make_config, require, running_gateway, wait_until
 from tests.test_http_trigger import RAW_IMAGE_WORKFLOW
 
 
@@ -69,6 +71,35 @@ async def test_camera_triggered_inspects_exactly_the_frame_exposed_for_each_trig
         frames = gateway.dispatcher.snapshot("cam").camera.frames - frames_before
     assert frames == 200  # the camera exposed once per trigger, and only then
     assert frame_ids == list(range(frame_ids[0], frame_ids[0] + 200))  # one each, in order
+
+
+async def test_a_burst_of_triggers_gets_one_exposure_each_in_order(camera: FakeGigECamera) -> None:
+    """Ten triggers at once: exposures are commanded as triggers are accepted (each once the
+    camera has sent the last: it ignores a trigger while busy), while the stream inspects one
+    at a time; every trigger gets exactly its own frame."""
+    stream = gige_stream(
+        camera,
+        source={"trigger": "software"},
+        frame_policy={"type": "camera_trigger", "timeout_ms": 5000},
+        workflow="inspection",
+        queue_size=10,
+        trigger_timeout_ms=30000,
+    )
+    workflows = {"raw": RAW_IMAGE_WORKFLOW, "inspection": {"path": str(DEMO_WORKFLOW)}}
+    async with running_gateway(make_config(streams={"cam": stream}, workflows=workflows)) as (
+        gateway,
+        _,
+        _,
+    ):
+        await wait_until(lambda: gateway.dispatcher.snapshot("cam").camera.connected, 20)
+        frames_before = gateway.dispatcher.snapshot("cam").camera.frames
+        futures = [gateway.dispatcher.submit(Trigger("cam", Origin.PYTHON)) for _ in range(10)]
+        results = await asyncio.wait_for(asyncio.gather(*futures), 60)
+        frames = gateway.dispatcher.snapshot("cam").camera.frames - frames_before
+    assert all(r.error is None for r in results), [r.error for r in results]
+    assert frames == 10
+    frame_ids = [r.frame_id or 0 for r in results]
+    assert frame_ids == list(range(frame_ids[0], frame_ids[0] + 10))  # one each, in order
 
 
 async def test_an_unplugged_camera_is_disconnected_then_back(camera: FakeGigECamera) -> None:

@@ -201,7 +201,8 @@ async def test_next_never_uses_an_image_generated_before_the_trigger(
             assert gateway.dispatcher.snapshot("cam").camera.time_source == "sender_report"
     assert early == [], f"{len(early)} of {triggers} images generated before the trigger: {early}"
     apart.sort()
-    assert apart[0] > -1 and apart[-1] < 10, apart  # never late (codes are whole ms), and close
+    # never late (codes are whole ms, plus µs of 90 kHz RTP ticks and NTP rounding), and close
+    assert apart[0] > -1.05 and apart[-1] < 10, apart
 
 
 async def test_decode_on_trigger_gives_the_frame_the_result_names(rtsp_ready: None) -> None:

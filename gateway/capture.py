@@ -309,7 +309,7 @@ class CaptureBuffer:
         command waits for this frame: a camera ignores a trigger while it is still exposing
         or reading out the last one (Aravis' simulator keeps 1 of 10 sent back to back)."""
         with self._new_frame:
-            if claim.deadline_mono <= time.monotonic():
+            if claim.withdrawn or claim.deadline_mono <= time.monotonic():
                 return  # its trigger was answered (a timeout) before the command could go
             claim.first_id = self._next_id
             self._claims.add(claim, ())
@@ -318,7 +318,7 @@ class CaptureBuffer:
         except SourceError as exc:
             with self._new_frame:
                 self._claims.withdraw(claim)
-                claim.error = str(exc)
+                claim.error = redact(str(exc))
                 self._new_frame.notify_all()
             return
         with self._new_frame:

@@ -36,6 +36,8 @@ class FrameClaim:
     frame: Frame | None = None
     error: str | None = None
     """Why no frame will come (the camera refused the command)."""
+    withdrawn: bool = False
+    """Its trigger no longer waits (an exposure not yet commanded is then not commanded)."""
 
     def wants(self, frame: Frame) -> bool:
         if self.exposure:
@@ -77,6 +79,7 @@ class FrameClaims:
 
     def withdraw(self, claim: FrameClaim) -> None:
         """The trigger no longer waits (answered, timed out or refused)."""
+        claim.withdrawn = True
         if claim in self._open:
             self._open.remove(claim)
 

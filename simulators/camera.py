@@ -17,8 +17,8 @@ import cv2
 from gateway.sources.scene import ConveyorScene
 
 PartSensor = Callable[[], int | None]
-"""A photo-eye: the number of the part just come to rest, or None
-(`SyntheticCamera.part_in_position`)."""
+"""A part sensor: the number of the part in position (`SyntheticCamera.part_in_position`), or
+just come to rest (`part_arrived`, the PLC's photo-eye), else None."""
 
 
 def wait_for_part(sensor: PartSensor | None, timeout_s: float = 2.0) -> None:

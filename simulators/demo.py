@@ -46,6 +46,8 @@ class SceneCamera(Protocol):
 
     def part_in_position(self) -> int | None: ...
 
+    def part_arrived(self) -> int | None: ...
+
 
 PROTOCOLS = ("Modbus (PLC)", "OPC UA", "MQTT", "HTTP")
 DEFECT_CODES = ("none", "scratch", "missing_hole", "wrong_colour", "no_part", "no_serial")
@@ -260,7 +262,7 @@ async def run_demo(
                     rate=0.0,
                     duration_s=seconds,
                     on_cycle=on_cycle,
-                    part_sensor=camera.part_in_position,
+                    part_sensor=camera.part_arrived,
                     output_registers=PLC_OUTPUT_REGISTERS,
                 )
             )

@@ -38,8 +38,14 @@ class SyntheticCamera:
         self._plugged.set()
 
     def part_in_position(self) -> int | None:
-        """The photo-eye: the number of the part that has just come to rest in the newest frame
-        (`ConveyorScene.part_arrived`), else None."""
+        """The number of the part resting in the newest frame, else None."""
+        newest = self._index - 1
+        part = self.scene.part_in_position(newest) if newest >= 0 else None
+        return None if part is None else part.index
+
+    def part_arrived(self) -> int | None:
+        """The PLC's photo-eye: the number of the part that has just come to rest in the newest
+        frame (`ConveyorScene.part_arrived`), else None."""
         newest = self._index - 1
         part = self.scene.part_arrived(newest) if newest >= 0 else None
         return None if part is None else part.index

@@ -151,8 +151,6 @@ class MqttAdapter:
             self._outbox.close()
             self._outbox = None
 
-    # --- paho thread -> event loop -------------------------------------------------------------
-
     # --- on the event loop ---------------------------------------------------------------------
 
     def _connected_cb(

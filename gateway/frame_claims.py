@@ -82,6 +82,3 @@ class FrameClaims:
         claim.withdrawn = True
         if claim in self._open:
             self._open.remove(claim)
-
-    def clear(self) -> None:
-        self._open.clear()

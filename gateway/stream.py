@@ -58,7 +58,7 @@ class _Job:
     frame: Frame | None = None
     """Pinned at acceptance for policy `latest`: the frame of the moment the trigger came."""
     claim: FrameClaim | None = None
-    """Policy `next`: the first frame exposed after the trigger, filled as it arrives."""
+    """Policies `next` and `camera_trigger`: the trigger's frame, filled as it arrives."""
     timeout: asyncio.TimerHandle | None = field(default=None)
     finished: bool = False
     """Its result has left the stream (the answer may still wait for the history)."""

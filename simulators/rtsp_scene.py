@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from gateway.sources.scene import ConveyorScene
+from gateway.sources.scene import ConveyorScene, sensed
 from simulators.process import SimulatorProcess
 from simulators.rtsp_camera import RtspCamera
 
@@ -30,16 +30,12 @@ class RtspSceneCamera(SimulatorProcess):
 
     def part_in_position(self) -> int | None:
         """The number of the part resting in the newest frame, else None."""
-        newest = self._index - 1
-        part = self.scene.part_in_position(newest) if newest >= 0 else None
-        return None if part is None else part.index
+        return sensed(self.scene.part_in_position, self._index - 1)
 
     def part_arrived(self) -> int | None:
         """The PLC's photo-eye: the number of the part that has just come to rest in the newest
         frame (`ConveyorScene.part_arrived`), else None."""
-        newest = self._index - 1
-        part = self.scene.part_arrived(newest) if newest >= 0 else None
-        return None if part is None else part.index
+        return sensed(self.scene.part_arrived, self._index - 1)
 
     def start(self) -> None:
         self._server.start()

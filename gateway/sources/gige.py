@@ -69,7 +69,7 @@ class RawFrame:
 
 class GigESource:
     """One GigE Vision camera. Blocking calls, from the grabber thread (and `trigger` from
-    the stream's inference thread, a single register write)."""
+    the capture buffer's command thread, a single register write)."""
 
     def __init__(self, config: GigESourceConfig) -> None:
         self._config = config

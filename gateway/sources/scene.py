@@ -7,6 +7,7 @@ tell exactly which frame a result was computed on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -194,6 +195,13 @@ def _paste(image: Image, patch: Image, x: int, y: int) -> None:
     right, bottom = min(x + patch.shape[1], width), min(y + patch.shape[0], height)
     if left < right and top < bottom:
         image[top:bottom, left:right] = patch[top - y : bottom - y, left - x : right - x]
+
+
+def sensed(signal: Callable[[int], Part | None], newest_frame: int) -> int | None:
+    """A part sensor read on the newest frame sent (-1 before the first): the part's number,
+    else None. `signal` is `ConveyorScene.part_in_position` or `part_arrived`."""
+    part = signal(newest_frame) if newest_frame >= 0 else None
+    return None if part is None else part.index
 
 
 def encode_frame_index(image: Image, frame_index: int) -> None:

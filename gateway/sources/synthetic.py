@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from gateway.frame_source import Image, SourceError
-from gateway.sources.scene import ConveyorScene
+from gateway.sources.scene import ConveyorScene, sensed
 
 
 class SyntheticCamera:
@@ -39,16 +39,12 @@ class SyntheticCamera:
 
     def part_in_position(self) -> int | None:
         """The number of the part resting in the newest frame, else None."""
-        newest = self._index - 1
-        part = self.scene.part_in_position(newest) if newest >= 0 else None
-        return None if part is None else part.index
+        return sensed(self.scene.part_in_position, self._index - 1)
 
     def part_arrived(self) -> int | None:
         """The PLC's photo-eye: the number of the part that has just come to rest in the newest
         frame (`ConveyorScene.part_arrived`), else None."""
-        newest = self._index - 1
-        part = self.scene.part_arrived(newest) if newest >= 0 else None
-        return None if part is None else part.index
+        return sensed(self.scene.part_arrived, self._index - 1)
 
     def open(self) -> None:
         self.opens += 1
